@@ -1,0 +1,30 @@
+"""skmipool: multiple imputation with Rubin's rules, as scikit-learn estimators and functions.
+
+The numerical core (:func:`pool_estimates`, :func:`pool`) reproduces R's
+``mice::pool`` (mice 3.15) and ``mitml::testModels``; the estimator
+:class:`MIPooledEstimator` imputes M times, fits and pools in one step.
+"""
+
+from skmipool._fits import Estimate, as_estimate, pool, register_adapter
+from skmipool._pool import barnard_rubin_df, pool_estimates
+from skmipool._results import PooledResult, Summary, how_many_imputations
+from skmipool._tests import MITestResult, combine_chi_square, compare, pool_r_squared
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Estimate",
+    "MITestResult",
+    "PooledResult",
+    "Summary",
+    "__version__",
+    "as_estimate",
+    "barnard_rubin_df",
+    "combine_chi_square",
+    "compare",
+    "how_many_imputations",
+    "pool",
+    "pool_estimates",
+    "pool_r_squared",
+    "register_adapter",
+]

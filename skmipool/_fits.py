@@ -1,0 +1,333 @@
+"""From fitted models to (estimate, covariance, dfcom): the input side of pooling."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from skmipool._pool import _check_dfcom, validate_imputations
+
+__all__ = ["Estimate", "as_estimate", "pool", "register_adapter"]
+
+
+class MissingDfcomWarning(UserWarning):
+    """The complete-data df could not be found; a large sample was assumed."""
+
+
+class EstimationSampleWarning(UserWarning):
+    """The number of observations differs between the completed-data analyses."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One completed-data analysis: an estimate vector and its covariance.
+
+    Parameters
+    ----------
+    estimate : array-like of shape (k,) or pandas Series
+        Point estimates. A Series' index gives the term names.
+    covariance : array-like of shape (k, k), (k,) or DataFrame
+        Covariance matrix, or variances (then treated as a diagonal matrix).
+    names : sequence of str, optional
+        Term names; default the Series index, else ``x0, x1, ...``.
+    dfcom : float, optional
+        Complete-data degrees of freedom of this analysis (None: unknown).
+    nobs : int, optional
+        Number of observations used by this analysis.
+
+    Examples
+    --------
+    >>> from skmipool import Estimate
+    >>> e = Estimate([1.0, 2.0], [[0.1, 0.0], [0.0, 0.2]], names=["a", "b"], dfcom=20)
+    >>> e.names
+    ('a', 'b')
+    """
+
+    estimate: np.ndarray
+    covariance: np.ndarray
+    names: tuple[str, ...] | None = None
+    dfcom: float | None = None
+    nobs: int | None = None
+    loglike: float | None = field(default=None, compare=False)
+
+    def __post_init__(self):
+        est = self.estimate
+        names = self.names
+        if isinstance(est, pd.Series):
+            names = names if names is not None else tuple(str(i) for i in est.index)
+        est = np.atleast_1d(np.asarray(est, dtype=float))
+        if est.ndim != 1:
+            raise ValueError(f"estimate must be one-dimensional; got shape {est.shape}.")
+        k = est.shape[0]
+        cov = np.asarray(self.covariance, dtype=float)
+        if cov.ndim == 0:
+            cov = cov.reshape(1, 1)
+        if cov.ndim == 1:
+            if cov.shape[0] != k:
+                raise ValueError(f"{cov.shape[0]} variances given for {k} estimates.")
+            cov = np.diag(cov)
+        if cov.shape != (k, k):
+            raise ValueError(
+                f"covariance must have shape ({k}, {k}) for {k} estimates; got {cov.shape}."
+            )
+        names = tuple(str(n) for n in names) if names is not None else tuple(
+            f"x{i}" for i in range(k)
+        )
+        if len(names) != k:
+            raise ValueError(f"{len(names)} names given for {k} estimates.")
+        object.__setattr__(self, "estimate", est)
+        object.__setattr__(self, "covariance", cov)
+        object.__setattr__(self, "names", names)
+        if self.dfcom is not None:
+            object.__setattr__(self, "dfcom", _check_dfcom(self.dfcom))
+
+
+# ----------------------------------------------------------------------- adapters
+
+_ADAPTERS: list[tuple[Callable[[object], bool], Callable[[object], Estimate]]] = []
+
+
+def register_adapter(
+    predicate: Callable[[object], bool], extract: Callable[[object], Estimate]
+) -> None:
+    """Teach :func:`pool` to read another kind of fitted model.
+
+    Parameters
+    ----------
+    predicate : callable
+        ``predicate(fit) -> bool``: whether ``extract`` handles this object.
+    extract : callable
+        ``extract(fit) -> Estimate``.
+
+    Examples
+    --------
+    >>> from skmipool import Estimate, register_adapter
+    >>> class MyFit:
+    ...     coef, var = 1.0, 0.1
+    >>> register_adapter(lambda f: isinstance(f, MyFit),
+    ...                  lambda f: Estimate([f.coef], [f.var], names=["b"]))
+    """
+    _ADAPTERS.insert(0, (predicate, extract))
+
+
+def _is_statsmodels_results(fit) -> bool:
+    return (
+        type(fit).__module__.startswith("statsmodels")
+        and hasattr(fit, "params")
+        and hasattr(fit, "cov_params")
+        and hasattr(fit, "model")
+    )
+
+
+def _is_phreg(fit) -> bool:
+    from statsmodels.duration.hazard_regression import PHReg
+
+    return isinstance(getattr(fit, "model", None), PHReg)
+
+
+def _statsmodels_estimate(fit) -> Estimate:
+    params = fit.params
+    cov = fit.cov_params()
+    if isinstance(params, pd.Series):
+        names = [str(n) for n in params.index]
+    else:
+        names = list(getattr(fit.model, "exog_names", None) or [])
+        if len(names) != np.size(params):
+            names = [f"x{i}" for i in range(np.size(params))]
+    if _is_phreg(fit):
+        # mice 3.15 get.dfcom: max(nevent - p, 1) for coxph
+        events = float(np.sum(fit.model.status))
+        dfcom = max(events - np.size(params), 1.0)
+        nobs = int(fit.model.exog.shape[0])
+    else:
+        df_resid = getattr(fit, "df_resid", None)
+        dfcom = float(df_resid) if df_resid is not None and float(df_resid) > 0 else None
+        nobs = int(fit.nobs) if getattr(fit, "nobs", None) is not None else None
+    return Estimate(
+        np.asarray(params, dtype=float),
+        np.asarray(cov, dtype=float),
+        names=names,
+        dfcom=dfcom,
+        nobs=nobs,
+        loglike=getattr(fit, "llf", None),
+    )
+
+
+def as_estimate(fit) -> Estimate:
+    """Read the estimate, covariance and complete-data df from a fitted model.
+
+    Parameters
+    ----------
+    fit : object
+        A :class:`Estimate`, a statsmodels results object (OLS, WLS, GLM,
+        Logit, Probit, Poisson, PHReg, ...), an object with a
+        ``get_estimate()`` method returning an :class:`Estimate`, or anything
+        handled by an adapter added with :func:`register_adapter`.
+
+    Returns
+    -------
+    Estimate
+    """
+    if isinstance(fit, Estimate):
+        return fit
+    for predicate, extract in _ADAPTERS:
+        if predicate(fit):
+            return extract(fit)
+    if hasattr(fit, "get_estimate") and callable(fit.get_estimate):
+        return fit.get_estimate()
+    if _is_statsmodels_results(fit):
+        return _statsmodels_estimate(fit)
+    raise TypeError(
+        f"cannot read an estimate and covariance from {type(fit).__name__}. Pass statsmodels "
+        f"results, skmipool.Estimate objects, fitted estimators with a get_estimate() method, "
+        f"or register an adapter with skmipool.register_adapter."
+    )
+
+
+def resolve_dfcom(dfcom, estimates: Sequence[Estimate]) -> float:
+    """The complete-data df to pool with: ``"auto"`` reads it from the analyses."""
+    if isinstance(dfcom, str):
+        if dfcom != "auto":
+            raise ValueError(f'dfcom must be "auto", a positive number or None; got {dfcom!r}.')
+        values = [e.dfcom for e in estimates]
+        if any(v is None for v in values):
+            i = next(i for i, v in enumerate(values) if v is None)
+            warnings.warn(
+                f"the complete-data degrees of freedom of imputation {i + 1} are unknown, so a "
+                f"large sample (dfcom = inf) was assumed. Pass dfcom=<n - p> to use "
+                f"Barnard & Rubin's small-sample df.",
+                MissingDfcomWarning,
+                stacklevel=3,
+            )
+            return np.inf
+        if len(set(values)) > 1:
+            warnings.warn(
+                f"the complete-data df differ between imputations ({min(values):g} to "
+                f"{max(values):g}); the smallest, {min(values):g}, is used. Pass dfcom= to choose.",
+                EstimationSampleWarning,
+                stacklevel=3,
+            )
+        return float(min(values))
+    return _check_dfcom(dfcom)
+
+
+def check_same_terms(estimates: Sequence[Estimate]) -> tuple[str, ...]:
+    """All analyses must report the same terms in the same order."""
+    ref = estimates[0].names
+    for i, e in enumerate(estimates[1:], start=2):
+        if e.names != ref:
+            missing = [n for n in ref if n not in e.names]
+            extra = [n for n in e.names if n not in ref]
+            detail = (
+                f"missing {missing}, extra {extra}"
+                if missing or extra
+                else "same terms in a different order"
+            )
+            raise ValueError(
+                f"imputation {i} reports other terms than imputation 1 ({detail}). Rubin's rules "
+                f"pool the same estimand in every imputation; refit so that all analyses have "
+                f"identical terms (e.g. fix the categorical levels)."
+            )
+    return ref
+
+
+def check_same_nobs(estimates: Sequence[Estimate]) -> np.ndarray | None:
+    """Warn when the estimation samples differ (Stata's mi estimate check)."""
+    nobs = [e.nobs for e in estimates]
+    if any(n is None for n in nobs):
+        return None
+    nobs = np.asarray(nobs)
+    if np.unique(nobs).size > 1:
+        warnings.warn(
+            f"the number of observations differs between imputations ({nobs.min()} to "
+            f"{nobs.max()}): the analyses were not fitted to the same rows, so the pooled "
+            f"result mixes different estimation samples. Check for rows dropped by the model "
+            f"(e.g. remaining missing values).",
+            EstimationSampleWarning,
+            stacklevel=3,
+        )
+    return nobs
+
+
+def collect_estimates(fits) -> list[Estimate]:
+    """Estimates from a sequence of fits, each failure naming its imputation."""
+    if isinstance(fits, str | bytes) or not isinstance(fits, Sequence | np.ndarray):
+        try:
+            fits = list(fits)
+        except TypeError:
+            raise TypeError(
+                f"fits must be a sequence of M fitted models; got {type(fits).__name__}."
+            ) from None
+    out = []
+    for i, fit in enumerate(fits, start=1):
+        try:
+            out.append(as_estimate(fit))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"imputation {i}: {exc}") from exc
+    if len(out) < 2:
+        raise ValueError(
+            f"Rubin's rules need at least 2 imputations to estimate the between-imputation "
+            f"variance; got {len(out)} fit(s)."
+        )
+    return out
+
+
+def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None):
+    """Pool M fitted models with Rubin's rules, like ``mice::pool(with(imp, ...))``.
+
+    Parameters
+    ----------
+    fits : sequence of fitted models
+        One analysis per completed dataset: statsmodels results (OLS, WLS, GLM,
+        Logit, Probit, Poisson, PHReg, ...), :class:`Estimate` objects, or
+        fitted estimators that skmipool can read (see :func:`as_estimate`).
+    dfcom : "auto", float or None, default="auto"
+        Complete-data degrees of freedom. ``"auto"`` reads the residual df
+        (n - p) of linear, GLM and discrete models and ``max(events - p, 1)`` of
+        Cox models (as mice 3.15); a model without one gives ``inf`` and a
+        warning. A number overrides; None means a large sample (``inf``).
+    names : sequence of str, optional
+        Rename the terms (the fits' own names are checked for equality first).
+
+    Returns
+    -------
+    PooledResult
+        Its ``dfcom`` reports the value used.
+
+    Raises
+    ------
+    ValueError
+        Fewer than 2 fits, different terms between fits, non-finite estimates
+        or non-positive variances; the message names the imputation.
+
+    Examples
+    --------
+    >>> import numpy as np, statsmodels.api as sm
+    >>> from skmipool import pool
+    >>> rng = np.random.default_rng(1)
+    >>> X = sm.add_constant(rng.normal(size=(50, 1)))
+    >>> fits = [sm.OLS(X @ [1.0, 2.0] + rng.normal(size=50), X).fit() for _ in range(3)]
+    >>> res = pool(fits)
+    >>> res.dfcom
+    48.0
+    >>> list(res.terms)
+    ['const', 'x1']
+    """
+    from skmipool._results import PooledResult
+
+    estimates = collect_estimates(fits)
+    terms = check_same_terms(estimates)
+    nobs = check_same_nobs(estimates)
+    dfcom_used = resolve_dfcom(dfcom, estimates)
+    q = np.stack([e.estimate for e in estimates])
+    u = np.stack([e.covariance for e in estimates])
+    if names is not None:
+        if len(names) != len(terms):
+            raise ValueError(f"names has {len(names)} entries but the fits have {len(terms)} terms.")
+        terms = tuple(str(n) for n in names)
+    validate_imputations(q, u, list(terms), full=True)
+    return PooledResult(q, u, terms, dfcom=dfcom_used, nobs=nobs)

@@ -1,0 +1,319 @@
+"""Rubin's rules: the one implementation in skmipool.
+
+Every pooled number in the package is computed by :func:`rubin_pool` below
+(via :func:`pool_estimates`); the estimator, :func:`skmipool.pool`, the scalar
+helpers and the tests of several parameters all call it.
+
+References
+----------
+Rubin, D. B. (1987). *Multiple Imputation for Nonresponse in Surveys*. Wiley.
+Barnard, J. and Rubin, D. B. (1999). Small-sample degrees of freedom with
+multiple imputation. *Biometrika* 86(4), 948-955.
+van Buuren, S. (2018). *Flexible Imputation of Missing Data*, 2nd ed. (FIMD), 2.3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["barnard_rubin_df", "pool_estimates", "rubin_moments", "rubin_pool"]
+
+
+def _check_dfcom(dfcom) -> float:
+    """Return dfcom as a float (``inf`` for None); reject non-positive values."""
+    if dfcom is None:
+        return np.inf
+    try:
+        value = float(dfcom)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"dfcom must be a positive number, None or np.inf (large sample); got {dfcom!r}."
+        ) from None
+    if np.isnan(value) or value <= 0:
+        raise ValueError(
+            f"dfcom must be positive (the complete-data degrees of freedom, e.g. n - p); "
+            f"got {dfcom!r}. Use None or np.inf for a large-sample analysis."
+        )
+    return value
+
+
+def barnard_rubin_df(m: int, lambda_, dfcom=None) -> np.ndarray:
+    """Degrees of freedom of the pooled t reference distribution.
+
+    Parameters
+    ----------
+    m : int
+        Number of imputations.
+    lambda_ : array-like
+        Proportion of the total variance due to missingness, (1 + 1/m) B / T.
+    dfcom : float or None
+        Complete-data degrees of freedom. ``None`` or ``np.inf`` gives Rubin's
+        (1987) large-sample df.
+
+    Returns
+    -------
+    numpy.ndarray
+        Degrees of freedom, one per element of ``lambda_``. Infinite only when
+        dfcom is infinite and B = 0 (then the reference distribution is normal).
+
+    Notes
+    -----
+    Rubin (1987, eq. 3.1.6): ``df_old = (m - 1) / lambda^2``.
+    Barnard & Rubin (1999, eq. 3-4):
+    ``df_obs = (dfcom + 1) / (dfcom + 3) * dfcom * (1 - lambda)`` and
+    ``df = 1 / (1 / df_old + 1 / df_obs)``. Multiplying through by lambda^2
+    gives ``df = (m - 1) df_obs / ((m - 1) + lambda^2 df_obs)``, which is finite
+    at lambda = 0 (df = dfcom (dfcom + 1) / (dfcom + 3)) and at lambda = 1
+    (df = 0). mice 3.15 floors lambda at 1e-4 instead; this is the exact limit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmipool import barnard_rubin_df
+    >>> barnard_rubin_df(5, np.array([0.0, 0.2]), dfcom=20).round(4)
+    array([18.2609, 12.7466])
+    """
+    lam = np.asarray(lambda_, dtype=float)
+    dfcom = _check_dfcom(dfcom)
+    with np.errstate(divide="ignore"):
+        df_old = (m - 1) / lam**2  # Rubin (1987) eq. 3.1.6; inf where B = 0
+    if np.isinf(dfcom):
+        return df_old
+    df_obs = (dfcom + 1.0) / (dfcom + 3.0) * dfcom * (1.0 - lam)  # B&R (1999) eq. 4
+    return (m - 1) * df_obs / ((m - 1) + lam**2 * df_obs)  # B&R (1999) eq. 3, rearranged
+
+
+def fraction_missing_information(riv, df) -> np.ndarray:
+    """FMI as mice 3.15 computes it: ``(riv + 2 / (df + 3)) / (riv + 1)``.
+
+    Rubin (1987, eq. 3.1.10); FIMD eq. 2.24. With df infinite it equals lambda.
+    """
+    riv = np.asarray(riv, dtype=float)
+    return (riv + 2.0 / (np.asarray(df, dtype=float) + 3.0)) / (riv + 1.0)
+
+
+@dataclass(frozen=True)
+class RubinComponents:
+    """The per-term quantities of Rubin's rules (all 1-D arrays of length k)."""
+
+    m: int
+    qbar: np.ndarray
+    ubar: np.ndarray  # diagonal of the mean within-imputation covariance
+    b: np.ndarray  # diagonal of the between-imputation covariance
+    t: np.ndarray
+    riv: np.ndarray
+    lambda_: np.ndarray
+    df: np.ndarray
+    fmi: np.ndarray
+    dfcom: float
+
+
+def rubin_moments(estimates: np.ndarray, within: np.ndarray):
+    """Q̄, Ū, B and T from M completed-data estimates and (co)variances.
+
+    ``within`` of shape (m, k) holds variances and gives Ū, B, T as length-k
+    vectors (the diagonals); of shape (m, k, k) it holds covariance matrices and
+    gives k x k matrices. This is the single place where Rubin's rules are
+    written down; everything else calls it.
+    """
+    q = np.asarray(estimates, dtype=float)
+    u = np.asarray(within, dtype=float)
+    m = q.shape[0]
+    qbar = q.mean(axis=0)  # Rubin (1987) eq. 3.1.2
+    # second pass, as R's mean() does: identical estimates then give exactly B = 0
+    qbar = qbar + (q - qbar).mean(axis=0)
+    ubar = u.mean(axis=0)  # eq. 3.1.3
+    dev = q - qbar
+    if u.ndim == 3:
+        b = dev.T @ dev / (m - 1)  # eq. 3.1.4, matrix form
+    else:
+        b = (dev**2).sum(axis=0) / (m - 1)  # eq. 3.1.4, diagonal only
+    t = ubar + (1.0 + 1.0 / m) * b  # eq. 3.1.5
+    return qbar, ubar, b, t
+
+
+def rubin_pool(estimates: np.ndarray, within_var: np.ndarray, dfcom=None) -> RubinComponents:
+    """Pool M estimates of k quantities with Rubin's rules, term by term.
+
+    Parameters
+    ----------
+    estimates : ndarray of shape (m, k)
+        The completed-data estimates Q_l.
+    within_var : ndarray of shape (m, k)
+        Their completed-data variances U_l (the diagonals of the covariances).
+    dfcom : float or None
+        Complete-data degrees of freedom; None or inf for large samples.
+
+    Returns
+    -------
+    RubinComponents
+    """
+    q = np.asarray(estimates, dtype=float)
+    m = q.shape[0]
+    dfcom = _check_dfcom(dfcom)
+    qbar, ubar, b, t = rubin_moments(q, within_var)
+    riv = (1.0 + 1.0 / m) * b / ubar  # relative increase in variance, Rubin (1987) eq. 3.1.7
+    lam = (1.0 + 1.0 / m) * b / t  # proportion of variance due to missingness, FIMD eq. 2.20
+    df = barnard_rubin_df(m, lam, dfcom)
+    fmi = fraction_missing_information(riv, df)
+    return RubinComponents(m, qbar, ubar, b, t, riv, lam, df, fmi, dfcom)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _default_names(k: int) -> list[str]:
+    return [f"x{i}" for i in range(k)]
+
+
+def _coerce_estimates(estimates, names):
+    """Estimates as an (m, k) float array plus term names."""
+    inferred = None
+    if isinstance(estimates, pd.DataFrame):
+        inferred = [str(c) for c in estimates.columns]
+        arr = estimates.to_numpy(dtype=float)
+    elif isinstance(estimates, pd.Series):
+        inferred = [str(estimates.name)] if estimates.name is not None else None
+        arr = estimates.to_numpy(dtype=float)[:, None]
+    else:
+        arr = np.asarray(estimates, dtype=float)
+        if arr.ndim == 1:
+            arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(
+            f"estimates must have shape (M,) or (M, k); got an array with shape {arr.shape}."
+        )
+    k = arr.shape[1]
+    if names is None:
+        names = inferred if inferred is not None else _default_names(k)
+    names = [str(n) for n in names]
+    if len(names) != k:
+        raise ValueError(f"names has {len(names)} entries but the estimates have {k} terms.")
+    if len(set(names)) != k:
+        dup = pd.Index(names)[pd.Index(names).duplicated()].tolist()
+        raise ValueError(f"term names must be unique; duplicated: {dup}.")
+    return arr, names
+
+
+def _coerce_covariances(covariances, m: int, k: int) -> tuple[np.ndarray, bool]:
+    """Covariances as (m, k) variances or (m, k, k) matrices; returns (array, is_full)."""
+    if isinstance(covariances, pd.DataFrame | pd.Series):
+        covariances = covariances.to_numpy(dtype=float)
+    elif isinstance(covariances, Sequence) and covariances and hasattr(covariances[0], "shape"):
+        covariances = np.stack([np.asarray(c, dtype=float) for c in covariances])
+    arr = np.asarray(covariances, dtype=float)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim == 2 and arr.shape == (m, k):
+        return arr, False
+    if arr.ndim == 3 and arr.shape == (m, k, k):
+        return arr, True
+    raise ValueError(
+        f"covariances must have shape (M,) or (M, k) (variances) or (M, k, k) (matrices) "
+        f"with M = {m} and k = {k}; got shape {arr.shape}."
+    )
+
+
+def validate_imputations(q: np.ndarray, u: np.ndarray, names: list[str], full: bool) -> None:
+    """Check the inputs of Rubin's rules; each failure names the imputation (1-based)."""
+    m = q.shape[0]
+    if m < 2:
+        raise ValueError(
+            f"Rubin's rules need at least 2 imputations to estimate the between-imputation "
+            f"variance; got M = {m}."
+        )
+    bad = ~np.isfinite(q)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(
+            f"imputation {i + 1}: the estimate of term {names[j]!r} is {q[i, j]}; all "
+            f"estimates must be finite. Check that analysis (did the fit converge?)."
+        )
+    diag = np.diagonal(u, axis1=1, axis2=2) if full else u
+    bad = ~np.isfinite(diag) | (diag <= 0)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(
+            f"imputation {i + 1}: the variance of term {names[j]!r} is {diag[i, j]}; "
+            f"variances must be finite and positive. A zero or negative variance usually "
+            f"means a collinear or unidentified term in that fit: drop the term or fix the model."
+        )
+    if full:
+        if not np.all(np.isfinite(u)):
+            i = int(np.argwhere(~np.isfinite(u))[0][0])
+            raise ValueError(f"imputation {i + 1}: the covariance matrix has non-finite entries.")
+        asym = np.abs(u - np.swapaxes(u, 1, 2)).max(axis=(1, 2))
+        scale = np.abs(u).max(axis=(1, 2))
+        bad = np.flatnonzero(asym > 1e-6 * scale)
+        if bad.size:
+            raise ValueError(f"imputation {bad[0] + 1}: the covariance matrix is not symmetric.")
+        eig_min = np.linalg.eigvalsh(u).min(axis=1)
+        eig_max = np.linalg.eigvalsh(u).max(axis=1)
+        bad = np.flatnonzero(eig_min < -1e-8 * eig_max)
+        if bad.size:
+            raise ValueError(
+                f"imputation {bad[0] + 1}: the covariance matrix is not positive "
+                f"semi-definite (smallest eigenvalue {eig_min[bad[0]]:.3g})."
+            )
+
+
+def pool_estimates(
+    estimates,
+    covariances,
+    *,
+    dfcom=None,
+    names: Sequence[str] | None = None,
+):
+    """Pool M sets of estimates and their (co)variances with Rubin's rules.
+
+    Parameters
+    ----------
+    estimates : array-like of shape (M,) or (M, k), or DataFrame
+        The estimate of each of k terms in each of M completed datasets.
+        A DataFrame's columns become the term names.
+    covariances : array-like of shape (M,), (M, k) or (M, k, k)
+        The completed-data variances (shape (M,) or (M, k)) or full covariance
+        matrices (shape (M, k, k)); told apart by their number of dimensions.
+    dfcom : float, None or np.inf, default=None
+        Complete-data degrees of freedom (``n - p`` for a linear model). None
+        or ``np.inf`` means a large-sample analysis: Rubin's (1987) df is used.
+        A finite value uses Barnard & Rubin's (1999) small-sample df.
+    names : sequence of str, optional
+        Term names; default the DataFrame's columns, else ``x0, x1, ...``.
+
+    Returns
+    -------
+    PooledResult
+        Pooled estimate, standard error, df, p-values (two-sided, t(df)),
+        riv, lambda, fmi, relative efficiency and the pooled covariance
+        matrices.
+
+    Notes
+    -----
+    Q̄ = mean of the estimates, Ū = mean of the covariances,
+    B = covariance of the estimates across imputations and
+    T = Ū + (1 + 1/M) B (Rubin 1987, eq. 3.1.2-3.1.5).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmipool import pool_estimates
+    >>> est = np.array([[1.0, 2.0], [1.2, 2.1], [0.9, 1.8]])
+    >>> var = np.array([[0.04, 0.09], [0.05, 0.08], [0.04, 0.10]])
+    >>> res = pool_estimates(est, var, dfcom=30, names=["a", "b"])
+    >>> res.estimate.round(4).tolist()
+    [1.0333, 1.9667]
+    >>> res.std_error.round(4).tolist()
+    [0.2728, 0.348]
+    """
+    from skmipool._results import PooledResult
+
+    q, names = _coerce_estimates(estimates, names)
+    m, k = q.shape
+    u, full = _coerce_covariances(covariances, m, k)
+    validate_imputations(q, u, names, full)
+    return PooledResult(q, u, names, dfcom=_check_dfcom(dfcom))

@@ -1,0 +1,441 @@
+"""The pooled result object and its printed summary."""
+
+from __future__ import annotations
+
+import html
+import math
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from skmipool._pool import RubinComponents, rubin_moments, rubin_pool
+
+__all__ = ["PooledResult", "Summary", "how_many_imputations"]
+
+
+def check_level(level) -> float:
+    """Validate a confidence level in (0, 1)."""
+    try:
+        value = float(level)
+    except (TypeError, ValueError):
+        raise TypeError(f"level must be a number in (0, 1), e.g. 0.95; got {level!r}.") from None
+    if not 0.0 < value < 1.0:
+        raise ValueError(
+            f"level must lie strictly between 0 and 1 (0.95 for a 95% interval); got {level!r}."
+        )
+    return value
+
+
+def t_quantile(p: float, df) -> np.ndarray:
+    """Quantile of t(df); df = inf gives the normal quantile."""
+    return stats.t.ppf(p, np.asarray(df, dtype=float))
+
+
+def how_many_imputations(fmi, n_imputations: int, *, cv: float = 0.05, level: float = 0.95):
+    """Number of imputations for a stable standard error (von Hippel 2020).
+
+    Parameters
+    ----------
+    fmi : float or array-like
+        Fraction of missing information estimated from a pilot of
+        ``n_imputations`` imputations.
+    n_imputations : int
+        Number of imputations the FMI was estimated from.
+    cv : float, default=0.05
+        Target coefficient of variation of the standard error across
+        repetitions of the whole imputation.
+    level : float, default=0.95
+        Confidence level of the upper bound of the FMI used by the two-stage rule.
+
+    Returns
+    -------
+    int
+        ``ceil(1 + 0.5 * (fmi_upper / cv)^2)``, the quadratic rule of von Hippel
+        (2020, eq. 8) at the upper confidence bound of the FMI, computed on the
+        logit scale with standard error ``sqrt(2 / M)`` (von Hippel 2020, eq. 11).
+        The largest value over the FMIs given is returned.
+
+    Examples
+    --------
+    >>> from skmipool import how_many_imputations
+    >>> how_many_imputations(0.3, 20)
+    41
+    """
+    f = np.clip(np.atleast_1d(np.asarray(fmi, dtype=float)), 1e-12, 1 - 1e-12)
+    z = stats.norm.ppf(0.5 + check_level(level) / 2.0)
+    logit_upper = np.log(f / (1 - f)) + z * math.sqrt(2.0 / n_imputations)
+    f_upper = 1.0 / (1.0 + np.exp(-logit_upper))
+    return int(np.ceil(1.0 + 0.5 * (f_upper.max() / cv) ** 2))
+
+
+class PooledResult:
+    """Estimates pooled over M imputations by Rubin's rules.
+
+    Built by :func:`skmipool.pool_estimates`, :func:`skmipool.pool` and
+    :class:`skmipool.MIPooledEstimator`; not meant to be constructed directly.
+    Every property is a pandas object indexed by term name.
+
+    Parameters
+    ----------
+    estimates : ndarray of shape (M, k)
+    covariances : ndarray of shape (M, k) or (M, k, k)
+    names : list of str
+    dfcom : float
+        Complete-data df (``inf`` for large samples).
+    nobs : ndarray of shape (M,), optional
+        Number of observations of each completed-data analysis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmipool import pool_estimates
+    >>> res = pool_estimates(np.array([1.0, 1.2, 0.9]), np.array([0.04, 0.05, 0.04]), dfcom=30)
+    >>> res.conf_int().round(3)
+        lower  upper
+    x0  0.506  1.561
+    """
+
+    def __init__(self, estimates, covariances, names, *, dfcom=np.inf, nobs=None):
+        self._q = np.asarray(estimates, dtype=float)
+        self._u = np.asarray(covariances, dtype=float)
+        self._names = pd.Index([str(n) for n in names], name="term")
+        self._dfcom = float(dfcom)
+        self._nobs = None if nobs is None else np.asarray(nobs)
+
+    # ------------------------------------------------------------------ core
+    @property
+    def _full(self) -> bool:
+        return self._u.ndim == 3
+
+    @cached_property
+    def _components(self) -> RubinComponents:
+        diag = np.diagonal(self._u, axis1=1, axis2=2) if self._full else self._u
+        return rubin_pool(self._q, diag, self._dfcom)
+
+    @cached_property
+    def _matrices(self):
+        u = self._u if self._full else np.apply_along_axis(np.diag, 1, self._u)
+        _, ubar, b, t = rubin_moments(self._q, u)
+        return ubar, b, t
+
+    def _series(self, values, name) -> pd.Series:
+        return pd.Series(np.asarray(values, dtype=float), index=self._names, name=name)
+
+    def _frame(self, values) -> pd.DataFrame:
+        return pd.DataFrame(values, index=self._names, columns=self._names.rename(None))
+
+    # ------------------------------------------------------------ properties
+    @property
+    def terms(self) -> pd.Index:
+        """Term names."""
+        return self._names
+
+    @property
+    def n_imputations(self) -> int:
+        """Number of imputations M."""
+        return self._q.shape[0]
+
+    @property
+    def dfcom(self) -> float:
+        """Complete-data degrees of freedom used (``inf``: large sample)."""
+        return self._dfcom
+
+    @property
+    def nobs(self):
+        """Observations per completed-data analysis (array of length M) or None."""
+        return None if self._nobs is None else self._nobs.copy()
+
+    @property
+    def estimates(self) -> pd.DataFrame:
+        """The M completed-data estimates (rows: imputation 1..M, columns: terms)."""
+        return pd.DataFrame(
+            self._q,
+            index=pd.RangeIndex(1, self.n_imputations + 1, name="imputation"),
+            columns=self._names,
+        )
+
+    @property
+    def variances(self) -> pd.DataFrame:
+        """The M completed-data variances (diagonals of the covariances)."""
+        diag = np.diagonal(self._u, axis1=1, axis2=2) if self._full else self._u
+        return pd.DataFrame(
+            diag,
+            index=pd.RangeIndex(1, self.n_imputations + 1, name="imputation"),
+            columns=self._names,
+        )
+
+    @property
+    def covariances(self) -> np.ndarray:
+        """The M completed-data covariance matrices, shape (M, k, k)."""
+        return self._u.copy() if self._full else np.apply_along_axis(np.diag, 1, self._u)
+
+    @property
+    def has_full_covariances(self) -> bool:
+        """True when full covariance matrices (not only variances) were pooled."""
+        return self._full
+
+    @property
+    def estimate(self) -> pd.Series:
+        """Pooled estimate Q̄, the mean of the M estimates (Rubin 1987, eq. 3.1.2)."""
+        return self._series(self._components.qbar, "estimate")
+
+    @property
+    def within(self) -> pd.Series:
+        """Within-imputation variance Ū (diagonal)."""
+        return self._series(self._components.ubar, "within")
+
+    @property
+    def between(self) -> pd.Series:
+        """Between-imputation variance B (diagonal)."""
+        return self._series(self._components.b, "between")
+
+    @property
+    def total(self) -> pd.Series:
+        """Total variance T = Ū + (1 + 1/M) B (diagonal)."""
+        return self._series(self._components.t, "total")
+
+    @property
+    def within_cov(self) -> pd.DataFrame:
+        """Within-imputation covariance matrix Ū (k x k).
+
+        Diagonal when only variances were pooled.
+        """
+        return self._frame(self._matrices[0])
+
+    @property
+    def between_cov(self) -> pd.DataFrame:
+        """Between-imputation covariance matrix B (k x k)."""
+        return self._frame(self._matrices[1])
+
+    @property
+    def total_cov(self) -> pd.DataFrame:
+        """Total covariance matrix T = Ū + (1 + 1/M) B (k x k)."""
+        return self._frame(self._matrices[2])
+
+    @property
+    def std_error(self) -> pd.Series:
+        """Pooled standard error sqrt(T)."""
+        return self._series(np.sqrt(self._components.t), "std_error")
+
+    @property
+    def statistic(self) -> pd.Series:
+        """t statistic Q̄ / sqrt(T), referred to t(df)."""
+        c = self._components
+        return self._series(c.qbar / np.sqrt(c.t), "statistic")
+
+    @property
+    def df(self) -> pd.Series:
+        """Degrees of freedom: Rubin (1987) if dfcom is infinite, else Barnard & Rubin (1999)."""
+        return self._series(self._components.df, "df")
+
+    @property
+    def p_value(self) -> pd.Series:
+        """Two-sided p-value of Q̄ = 0 from the t(df) distribution."""
+        c = self._components
+        stat = np.abs(c.qbar / np.sqrt(c.t))
+        return self._series(2.0 * stats.t.sf(stat, c.df), "p_value")
+
+    @property
+    def riv(self) -> pd.Series:
+        """Relative increase in variance due to nonresponse, (1 + 1/M) B / Ū."""
+        return self._series(self._components.riv, "riv")
+
+    @property
+    def lambda_(self) -> pd.Series:
+        """Proportion of total variance due to missingness, (1 + 1/M) B / T."""
+        return self._series(self._components.lambda_, "lambda")
+
+    @property
+    def fmi(self) -> pd.Series:
+        """Fraction of missing information, (riv + 2/(df + 3)) / (riv + 1) as in mice 3.15."""
+        return self._series(self._components.fmi, "fmi")
+
+    @property
+    def relative_efficiency(self) -> pd.Series:
+        """Relative efficiency of M imputations against infinitely many, (1 + fmi/M)^-1."""
+        c = self._components
+        return self._series(1.0 / (1.0 + c.fmi / c.m), "relative_efficiency")
+
+    # --------------------------------------------------------------- methods
+    def conf_int(self, level: float = 0.95) -> pd.DataFrame:
+        """Confidence intervals from the t(df) reference distribution.
+
+        Parameters
+        ----------
+        level : float, default=0.95
+            Confidence level in (0, 1).
+
+        Returns
+        -------
+        DataFrame
+            Columns ``lower`` and ``upper``, one row per term:
+            Q̄ ± t_{df, (1 + level)/2} sqrt(T).
+        """
+        c = self._components
+        half = t_quantile(0.5 + check_level(level) / 2.0, c.df) * np.sqrt(c.t)
+        return pd.DataFrame(
+            {"lower": c.qbar - half, "upper": c.qbar + half}, index=self._names
+        )
+
+    def to_frame(self, level: float = 0.95, exponentiate: bool = False) -> pd.DataFrame:
+        """Tidy table, one row per term (the columns of ``summary(pool(fit))`` in mice).
+
+        Parameters
+        ----------
+        level : float, default=0.95
+            Confidence level of ``conf_low`` / ``conf_high`` (t(df) quantiles).
+        exponentiate : bool, default=False
+            Report ``exp(estimate)`` and the exp of the interval limits (odds,
+            rate or hazard ratios). ``std_error``, ``statistic`` and ``p_value``
+            stay on the model (log) scale, as in mice.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``estimate, std_error, statistic, df, p_value, conf_low,
+            conf_high, riv, lambda, fmi``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmipool import pool_estimates
+        >>> res = pool_estimates(np.array([0.5, 0.7, 0.6]), np.array([0.01, 0.012, 0.011]))
+        >>> list(res.to_frame().columns)
+        ['estimate', 'std_error', 'statistic', 'df', 'p_value', 'conf_low', 'conf_high', \
+'riv', 'lambda', 'fmi']
+        """
+        ci = self.conf_int(level)
+        est = self.estimate
+        if exponentiate:
+            est, ci = np.exp(est), np.exp(ci)
+        return pd.DataFrame(
+            {
+                "estimate": est,
+                "std_error": self.std_error,
+                "statistic": self.statistic,
+                "df": self.df,
+                "p_value": self.p_value,
+                "conf_low": ci["lower"],
+                "conf_high": ci["upper"],
+                "riv": self.riv,
+                "lambda": self.lambda_,
+                "fmi": self.fmi,
+            }
+        )
+
+    def wald_test(self, terms=None, value=0.0, *, restriction=None):
+        """Test several parameters at once with the D1 statistic.
+
+        Parameters
+        ----------
+        terms : list of str, optional
+            Terms whose coefficients are tested jointly against ``value``.
+            Default: all terms.
+        value : float or array-like, default=0
+            Hypothesised value(s) of ``restriction @ theta``.
+        restriction : array-like of shape (r, k), optional
+            Restriction matrix R for H0: R theta = value; overrides ``terms``.
+
+        Returns
+        -------
+        MITestResult
+            D1 of Li, Raghunathan & Rubin (1991) referred to F(r, df2), with
+            Reiter's (2007) df2 when ``dfcom`` is finite and the LRR df2 otherwise.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmipool import pool_estimates
+        >>> rng = np.random.default_rng(0)
+        >>> est = rng.normal([1.0, 0.5], 0.1, size=(5, 2))
+        >>> cov = np.tile(np.diag([0.02, 0.03]), (5, 1, 1))
+        >>> res = pool_estimates(est, cov, dfcom=50, names=["a", "b"])
+        >>> res.wald_test(["a", "b"]).df1
+        2
+        """
+        from skmipool._tests import d1_test
+
+        return d1_test(self, terms=terms, value=value, restriction=restriction)
+
+    def summary(self, level: float = 0.95, exponentiate: bool = False) -> Summary:
+        """Printable summary: the pooled table and a footer of MI diagnostics.
+
+        The footer gives M, dfcom, the largest FMI, the smallest df, the smallest
+        relative efficiency and the number of imputations von Hippel (2020)
+        recommends (see :func:`how_many_imputations`).
+        """
+        return Summary(self, level=level, exponentiate=exponentiate)
+
+    def __repr__(self) -> str:
+        return (
+            f"<PooledResult: {len(self._names)} terms, M={self.n_imputations}, "
+            f"dfcom={self._dfcom:g}>"
+        )
+
+    def __str__(self) -> str:
+        return str(self.summary())
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+
+class Summary:
+    """Printable pooled table with an MI footer (``print`` gives text; notebooks HTML)."""
+
+    def __init__(self, result: PooledResult, level: float = 0.95, exponentiate: bool = False):
+        self.result = result
+        self.level = check_level(level)
+        self.exponentiate = exponentiate
+        self.table = result.to_frame(level=level, exponentiate=exponentiate)
+
+    @property
+    def footer(self) -> dict:
+        """The MI diagnostics of the footer as a dict."""
+        r = self.result
+        return {
+            "Imputations (M)": r.n_imputations,
+            "Complete-data df": r.dfcom,
+            "Largest FMI": float(r.fmi.max()),
+            "Smallest df": float(r.df.min()),
+            "Smallest relative efficiency": float(r.relative_efficiency.min()),
+            "Recommended M (von Hippel 2020)": how_many_imputations(
+                r.fmi.max(), r.n_imputations
+            ),
+        }
+
+    def _display_table(self) -> pd.DataFrame:
+        pct = f"{100 * self.level:g}%"
+        t = self.table.rename(
+            columns={"conf_low": f"[{pct}", "conf_high": f"{pct}]", "statistic": "t"}
+        )
+        return t[["estimate", "std_error", "t", "df", "p_value", f"[{pct}", f"{pct}]", "fmi"]]
+
+    def _footer_lines(self) -> list[str]:
+        lines = []
+        for key, val in self.footer.items():
+            if isinstance(val, float):
+                val = "inf (large sample)" if math.isinf(val) else f"{val:.4g}"
+            lines.append(f"{key}: {val}")
+        return lines
+
+    def __str__(self) -> str:
+        title = "Multiple imputation: Rubin's rules"
+        if self.exponentiate:
+            title += " (estimate and interval exponentiated)"
+        body = self._display_table().to_string(float_format=lambda v: f"{v:.4g}")
+        width = max(len(line) for line in body.splitlines())
+        width = max(width, len(title))
+        rule = "=" * width
+        return "\n".join(
+            [title.center(width), rule, body, "-" * width, *self._footer_lines(), rule]
+        )
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        table = self._display_table().to_html(float_format=lambda v: f"{v:.4g}")
+        foot = "<br>".join(html.escape(line) for line in self._footer_lines())
+        return f"<div><b>Multiple imputation: Rubin's rules</b>{table}<p>{foot}</p></div>"

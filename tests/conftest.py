@@ -1,0 +1,49 @@
+"""Shared helpers: reading the R fixtures written by tests/r/make_fixtures.R."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+RTOL = 1e-8  # the project's bar: R mice 3.15 / mitml to 1e-8 relative
+
+
+def _decode(obj):
+    """JSON from R writes Inf as the string "Inf"."""
+    if isinstance(obj, dict):
+        return {k: _decode(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v) for v in obj]
+    if obj == "Inf":
+        return np.inf
+    if obj == "-Inf":
+        return -np.inf
+    return obj
+
+
+def load_fixture(name: str):
+    with open(FIXTURES / name) as fh:
+        return _decode(json.load(fh))
+
+
+def load_completed(name: str) -> pd.DataFrame:
+    """Completed datasets from mice::complete(imp, "long"): columns .imp, .id, variables."""
+    return pd.read_csv(FIXTURES / name)
+
+
+@pytest.fixture(scope="session")
+def scalar_cases():
+    return load_fixture("pool_scalar.json")["cases"]
+
+
+@pytest.fixture(scope="session")
+def model_fixtures():
+    return load_fixture("pool_models.json")["models"]
+
+
+@pytest.fixture(scope="session")
+def test_fixtures():
+    return load_fixture("pool_tests.json")["tests"]
