@@ -74,8 +74,8 @@ class Estimate:
             raise ValueError(
                 f"covariance must have shape ({k}, {k}) for {k} estimates; got {cov.shape}."
             )
-        names = tuple(str(n) for n in names) if names is not None else tuple(
-            f"x{i}" for i in range(k)
+        names = (
+            tuple(str(n) for n in names) if names is not None else tuple(f"x{i}" for i in range(k))
         )
         if len(names) != k:
             raise ValueError(f"{len(names)} names given for {k} estimates.")
@@ -91,26 +91,27 @@ class Estimate:
 _ADAPTERS: list[tuple[Callable[[object], bool], Callable[[object], Estimate]]] = []
 
 
-def register_adapter(
-    predicate: Callable[[object], bool], extract: Callable[[object], Estimate]
-) -> None:
+def register_adapter(kind, extract: Callable[[object], Estimate]) -> None:
     """Teach :func:`pool` to read another kind of fitted model.
 
     Parameters
     ----------
-    predicate : callable
-        ``predicate(fit) -> bool``: whether ``extract`` handles this object.
+    kind : type or callable
+        A class (its instances are handled) or a predicate ``kind(fit) -> bool``.
     extract : callable
         ``extract(fit) -> Estimate``.
 
     Examples
     --------
-    >>> from skmipool import Estimate, register_adapter
+    >>> from skmipool import Estimate, pool, register_adapter
     >>> class MyFit:
-    ...     coef, var = 1.0, 0.1
-    >>> register_adapter(lambda f: isinstance(f, MyFit),
-    ...                  lambda f: Estimate([f.coef], [f.var], names=["b"]))
+    ...     def __init__(self, coef):
+    ...         self.coef = coef
+    >>> register_adapter(MyFit, lambda f: Estimate([f.coef], [0.1], names=["b"]))
+    >>> pool([MyFit(1.0), MyFit(1.2)], dfcom=None).estimate.round(2).tolist()
+    [1.1]
     """
+    predicate = (lambda fit: isinstance(fit, kind)) if isinstance(kind, type) else kind
     _ADAPTERS.insert(0, (predicate, extract))
 
 
@@ -327,7 +328,9 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None):
     u = np.stack([e.covariance for e in estimates])
     if names is not None:
         if len(names) != len(terms):
-            raise ValueError(f"names has {len(names)} entries but the fits have {len(terms)} terms.")
+            raise ValueError(
+                f"names has {len(names)} entries but the fits have {len(terms)} terms."
+            )
         terms = tuple(str(n) for n in names)
     validate_imputations(q, u, list(terms), full=True)
     return PooledResult(q, u, terms, dfcom=dfcom_used, nobs=nobs)

@@ -93,8 +93,9 @@ class PooledResult:
     >>> from skmipool import pool_estimates
     >>> res = pool_estimates(np.array([1.0, 1.2, 0.9]), np.array([0.04, 0.05, 0.04]), dfcom=30)
     >>> res.conf_int().round(3)
-        lower  upper
-    x0  0.506  1.561
+          lower  upper
+    term
+    x0    0.383  1.684
     """
 
     def __init__(self, estimates, covariances, names, *, dfcom=np.inf, nobs=None):
@@ -275,9 +276,7 @@ class PooledResult:
         """
         c = self._components
         half = t_quantile(0.5 + check_level(level) / 2.0, c.df) * np.sqrt(c.t)
-        return pd.DataFrame(
-            {"lower": c.qbar - half, "upper": c.qbar + half}, index=self._names
-        )
+        return pd.DataFrame({"lower": c.qbar - half, "upper": c.qbar + half}, index=self._names)
 
     def to_frame(self, level: float = 0.95, exponentiate: bool = False) -> pd.DataFrame:
         """Tidy table, one row per term (the columns of ``summary(pool(fit))`` in mice).
@@ -400,17 +399,13 @@ class Summary:
             "Largest FMI": float(r.fmi.max()),
             "Smallest df": float(r.df.min()),
             "Smallest relative efficiency": float(r.relative_efficiency.min()),
-            "Recommended M (von Hippel 2020)": how_many_imputations(
-                r.fmi.max(), r.n_imputations
-            ),
+            "Recommended M (von Hippel 2020)": how_many_imputations(r.fmi.max(), r.n_imputations),
         }
 
     def _display_table(self) -> pd.DataFrame:
-        pct = f"{100 * self.level:g}%"
-        t = self.table.rename(
-            columns={"conf_low": f"[{pct}", "conf_high": f"{pct}]", "statistic": "t"}
-        )
-        return t[["estimate", "std_error", "t", "df", "p_value", f"[{pct}", f"{pct}]", "fmi"]]
+        lo, hi = f"[{(1 - self.level) / 2:g}", f"{(1 + self.level) / 2:g}]"
+        t = self.table.rename(columns={"conf_low": lo, "conf_high": hi, "statistic": "t"})
+        return t[["estimate", "std_error", "t", "df", "p_value", lo, hi, "fmi"]]
 
     def _footer_lines(self) -> list[str]:
         lines = []

@@ -186,7 +186,7 @@ def combine_chi_square(d, k: int) -> MITestResult:
     --------
     >>> from skmipool._tests import combine_chi_square
     >>> round(combine_chi_square([5.1, 6.3, 4.2, 7.0, 5.5], 2).statistic, 4)
-    2.4921
+    2.5532
     """
     d = np.asarray(d, dtype=float)
     m = d.size
@@ -458,4 +458,3 @@ def pool_r_squared(fits: Sequence, adjusted: bool = False, level: float = 0.95) 
         },
         index=[label],
     )
-

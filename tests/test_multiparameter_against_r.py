@@ -66,8 +66,10 @@ def test_wald_test_on_pooled_result_equals_compare(lm_fits, test_fixtures):
 
 def test_d1_from_r_arrays(model_fixtures, test_fixtures):
     """Pooling R's own coefficients/vcov through Estimate gives mice's D1."""
-    fits = [Estimate(f["coef"], np.asarray(f["vcov"]), names=f["names"], dfcom=f["df_residual"])
-            for f in model_fixtures["lm"]["fits"]]
+    fits = [
+        Estimate(f["coef"], np.asarray(f["vcov"]), names=f["names"], dfcom=f["df_residual"])
+        for f in model_fixtures["lm"]["fits"]
+    ]
     _assert_test(pool(fits).wald_test(["bmi", "hyp"]), test_fixtures["D1_reiter"])
 
 
@@ -111,10 +113,12 @@ def test_discrete_logit_d3_equals_glm(logit_fits):
     full, null = [], []
     for d in _completed("nhanes2_completed.csv"):
         y = (d["hyp"] == "yes").astype(float)
-        full.append(sm.Logit(y, sm.add_constant(d[["bmi", "chl"]])).fit(disp=0, method="newton",
-                                                                        tol=1e-14))
-        null.append(sm.Logit(y, sm.add_constant(d[["bmi"]])).fit(disp=0, method="newton",
-                                                                 tol=1e-14))
+        full.append(
+            sm.Logit(y, sm.add_constant(d[["bmi", "chl"]])).fit(disp=0, method="newton", tol=1e-14)
+        )
+        null.append(
+            sm.Logit(y, sm.add_constant(d[["bmi"]])).fit(disp=0, method="newton", tol=1e-14)
+        )
     a = compare(full, null, method="D3")
     b = compare(full_glm, null_glm, method="D3")
     assert a.statistic == pytest.approx(b.statistic, rel=1e-7)

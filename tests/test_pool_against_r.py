@@ -12,8 +12,18 @@ from statsmodels.duration.hazard_regression import PHReg
 
 from skmipool import Estimate, pool, pool_estimates
 
-TIDY_COLUMNS = ["estimate", "std_error", "statistic", "df", "p_value", "conf_low", "conf_high",
-                "riv", "lambda", "fmi"]
+TIDY_COLUMNS = [
+    "estimate",
+    "std_error",
+    "statistic",
+    "df",
+    "p_value",
+    "conf_low",
+    "conf_high",
+    "riv",
+    "lambda",
+    "fmi",
+]
 
 
 def _assert_close(actual, expected, rtol=RTOL, atol=0.0, what=""):
@@ -78,8 +88,7 @@ def test_lambda_near_one_stays_finite():
 
 def _pool_r_arrays(fixture, dfcom="auto"):
     fits = [
-        Estimate(f["coef"], np.asarray(f["vcov"]), names=f["names"],
-                 dfcom=f.get("df_residual"))
+        Estimate(f["coef"], np.asarray(f["vcov"]), names=f["names"], dfcom=f.get("df_residual"))
         for f in fixture["fits"]
     ]
     return pool(fits, dfcom=dfcom)
