@@ -5,6 +5,11 @@ The numerical core (:func:`pool_estimates`, :func:`pool`) reproduces R's
 :class:`MIPooledEstimator` imputes M times, fits and pools in one step.
 """
 
+from skmipool._estimator import (
+    DeterministicImputationWarning,
+    ImputationError,
+    MIPooledEstimator,
+)
 from skmipool._fits import Estimate, as_estimate, pool, register_adapter
 from skmipool._pool import barnard_rubin_df, pool_estimates
 from skmipool._results import PooledResult, Summary, how_many_imputations
@@ -13,7 +18,10 @@ from skmipool._tests import MITestResult, combine_chi_square, compare, pool_r_sq
 __version__ = "0.1.0"
 
 __all__ = [
+    "DeterministicImputationWarning",
     "Estimate",
+    "ImputationError",
+    "MIPooledEstimator",
     "MITestResult",
     "PooledResult",
     "Summary",

@@ -165,9 +165,12 @@ def as_estimate(fit) -> Estimate:
     ----------
     fit : object
         A :class:`Estimate`, a statsmodels results object (OLS, WLS, GLM,
-        Logit, Probit, Poisson, PHReg, ...), an object with a
-        ``get_estimate()`` method returning an :class:`Estimate`, or anything
-        handled by an adapter added with :func:`register_adapter`.
+        Logit, Probit, Poisson, PHReg, ...), a tuple ``(estimator, X, y)`` of a
+        fitted scikit-learn estimator and its data (LinearRegression,
+        unpenalized LogisticRegression, Poisson/Gamma/TweedieRegressor with
+        ``alpha=0``), an object with a ``get_estimate()`` method returning an
+        :class:`Estimate`, or anything handled by an adapter added with
+        :func:`register_adapter`.
 
     Returns
     -------
@@ -175,6 +178,10 @@ def as_estimate(fit) -> Estimate:
     """
     if isinstance(fit, Estimate):
         return fit
+    if isinstance(fit, tuple) and len(fit) == 3 and hasattr(fit[0], "fit"):
+        from skmipool._adapters import coef_estimate
+
+        return coef_estimate(*fit)
     for predicate, extract in _ADAPTERS:
         if predicate(fit):
             return extract(fit)
@@ -284,8 +291,9 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None):
     ----------
     fits : sequence of fitted models
         One analysis per completed dataset: statsmodels results (OLS, WLS, GLM,
-        Logit, Probit, Poisson, PHReg, ...), :class:`Estimate` objects, or
-        fitted estimators that skmipool can read (see :func:`as_estimate`).
+        Logit, Probit, Poisson, PHReg, ...), :class:`Estimate` objects,
+        ``(estimator, X, y)`` tuples of fitted scikit-learn estimators and
+        their completed data, or anything else :func:`as_estimate` reads.
     dfcom : "auto", float or None, default="auto"
         Complete-data degrees of freedom. ``"auto"`` reads the residual df
         (n - p) of linear, GLM and discrete models and ``max(events - p, 1)`` of

@@ -1,0 +1,233 @@
+"""Estimands and covariances of fitted scikit-learn estimators.
+
+A statsmodels results object carries its data; a scikit-learn estimator does
+not, so these adapters take ``(estimator, X, y)`` and compute the
+complete-data covariance of the intercept and coefficients.
+
+References
+----------
+McCullagh, P. and Nelder, J. A. (1989). *Generalized Linear Models*, 2nd ed.,
+sections 2.5 and 9.3 (Fisher information (Z' W Z) / phi with
+W = (dmu/deta)^2 / V(mu); Pearson estimate of the dispersion phi).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import linalg
+
+from skmipool._fits import Estimate
+
+__all__ = [
+    "NoStandardErrorError",
+    "coef_estimate",
+    "coef_names",
+    "has_coef_adapter",
+    "no_standard_error",
+]
+
+
+class NoStandardErrorError(TypeError):
+    """The estimator has no analytic standard errors skmipool can compute."""
+
+
+def _feature_names(estimator, X) -> list[str]:
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None:
+        return [str(n) for n in names]
+    if isinstance(X, pd.DataFrame):
+        return [str(c) for c in X.columns]
+    return [f"x{i}" for i in range(np.shape(X)[1])]
+
+
+def coef_names(estimator, X) -> list[str]:
+    """Term names: ``intercept`` (when fitted) then the feature names."""
+    names = _feature_names(estimator, X)
+    return (["intercept"] if getattr(estimator, "fit_intercept", False) else []) + names
+
+
+def _design(estimator, X) -> np.ndarray:
+    Z = np.asarray(X, dtype=float)
+    if getattr(estimator, "fit_intercept", False):
+        Z = np.column_stack([np.ones(Z.shape[0]), Z])
+    return Z
+
+
+def _check_full_rank(Z: np.ndarray, names: list[str]) -> None:
+    """Collinear columns make the covariance singular: say which columns, and what to do."""
+    _, r, piv = linalg.qr(Z, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(r))
+    tol = diag.max() * max(Z.shape) * np.finfo(float).eps if diag.size else 0.0
+    rank = int((diag > tol).sum())
+    if rank < Z.shape[1]:
+        dropped = [names[i] for i in piv[rank:]]
+        raise ValueError(
+            f"the design matrix has rank {rank} < {Z.shape[1]} columns: {dropped} are linear "
+            f"combinations of the other columns (collinear or constant), so their coefficients "
+            f"and standard errors are not identified. Drop those columns before fitting."
+        )
+
+
+def _params(estimator) -> np.ndarray:
+    coef = np.ravel(np.asarray(estimator.coef_, dtype=float))
+    if getattr(estimator, "fit_intercept", False):
+        return np.concatenate([np.ravel(estimator.intercept_).astype(float), coef])
+    return coef
+
+
+def _inverse_information(info: np.ndarray, names: list[str], what: str) -> np.ndarray:
+    try:
+        cov = linalg.inv(info)
+    except linalg.LinAlgError:
+        cov = None
+    if cov is None or not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
+        raise ValueError(
+            f"the {what} information matrix is singular, so standard errors of {names} cannot be "
+            f"computed (separated or collinear data). Drop or combine the offending columns."
+        )
+    return (cov + cov.T) / 2.0
+
+
+def _linear_regression(est, X, y) -> Estimate:
+    # Classical OLS: sigma² = RSS / (n - p), cov = sigma² (Z'Z)^-1
+    names = coef_names(est, X)
+    Z = _design(est, X)
+    y = np.asarray(y, dtype=float)
+    if y.ndim != 1:
+        raise ValueError("coefficient standard errors are supported for a single outcome only.")
+    _check_full_rank(Z, names)
+    beta = _params(est)
+    n, p = Z.shape
+    if n <= p:
+        raise ValueError(f"{n} rows for {p} coefficients: no residual degrees of freedom.")
+    resid = y - Z @ beta
+    sigma2 = resid @ resid / (n - p)
+    cov = sigma2 * _inverse_information(Z.T @ Z, names, "OLS")
+    return Estimate(beta, cov, names=names, dfcom=float(n - p), nobs=n)
+
+
+def _is_unpenalized_logistic(est) -> bool:
+    penalty = getattr(est, "penalty", None)
+    return penalty is None or penalty == "none" or np.isinf(getattr(est, "C", 1.0))
+
+
+def _logistic_regression(est, X, y) -> Estimate:
+    if not _is_unpenalized_logistic(est):
+        raise ValueError(
+            f"{est!r} is penalized (C={est.C}): the penalty shrinks the coefficients, so the "
+            f"inverse-Fisher standard errors would be invalid and the pooled intervals wrong. "
+            f"Use LogisticRegression(C=np.inf) (penalty=None before scikit-learn 1.8), or "
+            f'variance="bootstrap" for the penalized model.'
+        )
+    if len(est.classes_) != 2:
+        raise ValueError(
+            f"coefficient standard errors are supported for binary LogisticRegression only; "
+            f"this one has {len(est.classes_)} classes. Use skmipool.models or "
+            f'variance="bootstrap".'
+        )
+    names = coef_names(est, X)
+    Z = _design(est, X)
+    _check_full_rank(Z, names)
+    beta = _params(est)
+    prob = 1.0 / (1.0 + np.exp(-(Z @ beta)))
+    w = prob * (1.0 - prob)  # binomial variance; logit link: dmu/deta = V(mu)
+    cov = _inverse_information(Z.T @ (Z * w[:, None]), names, "Fisher")
+    n, p = Z.shape
+    return Estimate(beta, cov, names=names, dfcom=float(n - p), nobs=n)
+
+
+def _tweedie_power(est) -> float:
+    from sklearn.linear_model import GammaRegressor, PoissonRegressor
+
+    if isinstance(est, PoissonRegressor):
+        return 1.0
+    if isinstance(est, GammaRegressor):
+        return 2.0
+    return float(est.power)
+
+
+def _glm_regression(est, X, y) -> Estimate:
+    if getattr(est, "alpha", 0.0) != 0.0:
+        raise ValueError(
+            f"{est!r} is penalized (alpha={est.alpha}): its Fisher-information standard errors "
+            f'would be invalid. Use alpha=0, or variance="bootstrap".'
+        )
+    power = _tweedie_power(est)
+    link = getattr(est, "link", "auto")
+    log_link = link == "log" or (link == "auto" and power > 0)
+    names = coef_names(est, X)
+    Z = _design(est, X)
+    _check_full_rank(Z, names)
+    beta = _params(est)
+    eta = Z @ beta
+    mu = np.exp(eta) if log_link else eta
+    y = np.asarray(y, dtype=float)
+    var_mu = mu**power  # Tweedie variance function V(mu) = mu^power
+    dmu = mu if log_link else np.ones_like(mu)
+    n, p = Z.shape
+    # dispersion: 1 for Poisson, else Pearson chi² / (n - p) (McCullagh & Nelder 1989, eq. 9.12)
+    phi = 1.0 if power == 1.0 else np.sum((y - mu) ** 2 / var_mu) / (n - p)
+    w = dmu**2 / var_mu
+    cov = phi * _inverse_information(Z.T @ (Z * w[:, None]), names, "Fisher")
+    return Estimate(beta, cov, names=names, dfcom=float(n - p), nobs=n)
+
+
+def _adapter_for(estimator):
+    from sklearn.linear_model import (
+        GammaRegressor,
+        LinearRegression,
+        LogisticRegression,
+        PoissonRegressor,
+        TweedieRegressor,
+    )
+
+    if isinstance(estimator, LinearRegression):
+        return _linear_regression
+    if isinstance(estimator, LogisticRegression):
+        return _logistic_regression
+    if isinstance(estimator, PoissonRegressor | GammaRegressor | TweedieRegressor):
+        return _glm_regression
+    if callable(getattr(estimator, "get_estimate", None)):
+        return lambda est, X, y: est.get_estimate()
+    return None
+
+
+def has_coef_adapter(estimator) -> bool:
+    """Whether skmipool can compute coefficient standard errors for this estimator."""
+    return _adapter_for(estimator) is not None
+
+
+def coef_estimate(estimator, X, y) -> Estimate:
+    """Intercept and coefficients of a fitted estimator with their covariance.
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+        LinearRegression (classical OLS covariance), LogisticRegression without
+        penalty (binary; inverse Fisher information), PoissonRegressor,
+        GammaRegressor or TweedieRegressor with ``alpha=0`` (inverse Fisher
+        information times the Pearson dispersion), or any estimator with a
+        ``get_estimate()`` method returning a :class:`skmipool.Estimate`.
+    X, y : array-like
+        The data the estimator was fitted on.
+
+    Returns
+    -------
+    Estimate
+        With ``dfcom = n - p``.
+    """
+    adapter = _adapter_for(estimator)
+    if adapter is None:
+        raise no_standard_error(estimator)
+    return adapter(estimator, X, y)
+
+
+def no_standard_error(estimator) -> NoStandardErrorError:
+    """The error for an estimator without an adapter: it lists what to do instead."""
+    return NoStandardErrorError(
+        f"skmipool cannot compute standard errors for {type(estimator).__name__}. Options: "
+        f'variance="bootstrap" (nonparametric bootstrap within each imputation); '
+        f"estimand=callable(estimator, X, y) returning a skmipool.Estimate; an estimator "
+        f"from skmipool.models; or a get_estimate() method on the estimator."
+    )

@@ -1,0 +1,667 @@
+"""MIPooledEstimator: impute M times, fit M times, pool with Rubin's rules."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections import defaultdict
+from numbers import Integral, Real
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from scipy import sparse
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils import check_random_state, get_tags
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+
+from skmipool._adapters import coef_estimate, coef_names, has_coef_adapter, no_standard_error
+from skmipool._fits import Estimate, pool
+
+__all__ = ["DeterministicImputationWarning", "ImputationError", "MIPooledEstimator"]
+
+_TARGET = "__skmipool_target__"
+
+
+class ImputationError(RuntimeError):
+    """An imputation or the analysis of one completed dataset failed."""
+
+
+class DeterministicImputationWarning(UserWarning):
+    """All M completed datasets are equal: the pooled SE ignores imputation uncertainty."""
+
+
+def _default_imputer():
+    from sklearn.experimental import enable_iterative_imputer  # noqa: F401
+    from sklearn.impute import IterativeImputer
+
+    return IterativeImputer(sample_posterior=True, max_iter=10)
+
+
+def _default_estimator():
+    from sklearn.linear_model import LinearRegression
+
+    return LinearRegression()
+
+
+def _is_numeric_only_imputer(imputer) -> bool:
+    return type(imputer).__module__.startswith("sklearn.impute")
+
+
+# ----------------------------------------------------------------- the worker
+
+
+def _bootstrap_estimate(estimator, X, y, point, n_bootstrap, rng) -> Estimate:
+    """Nonparametric bootstrap covariance of ``point(fitted, X, y)`` within one dataset."""
+    base = point(estimator, X, y)
+    n = len(y)
+    draws = np.empty((n_bootstrap, base.estimate.size))
+    for b in range(n_bootstrap):
+        rows = rng.integers(0, n, size=n)
+        Xb = X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
+        yb = y[rows]
+        draws[b] = point(clone(estimator).fit(Xb, yb), Xb, yb).estimate
+    cov = np.atleast_2d(np.cov(draws, rowvar=False))
+    return Estimate(base.estimate, cov, names=base.names, dfcom=None, nobs=n)
+
+
+def _coef_point(estimator, X, y) -> Estimate:
+    """Intercept and coefficients without a covariance (for the bootstrap)."""
+    coef = np.ravel(np.asarray(estimator.coef_, dtype=float))
+    names = coef_names(estimator, X)
+    if getattr(estimator, "fit_intercept", False):
+        coef = np.concatenate([np.ravel(estimator.intercept_).astype(float), coef])
+    if coef.size != len(names):
+        raise ValueError(
+            f"{type(estimator).__name__} has {coef.size} coefficients for {len(names)} terms; "
+            f"only single-output models are supported by the coef estimand."
+        )
+    return Estimate(coef, np.eye(coef.size), names=names)
+
+
+def _impute_and_fit(m, imputer, estimator, data, n_x, spec, seed):
+    """Imputation m: impute, fit, extract the estimand. Returns models and results."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        imp = clone(imputer)
+        if "random_state" in imp.get_params(deep=False):
+            imp.set_params(random_state=seed)
+        stage = "imputing the data"
+        try:
+            completed = imp.fit_transform(data)
+            if sparse.issparse(completed):
+                completed = completed.toarray()
+            if np.shape(completed) != data.shape:
+                raise ValueError(
+                    f"the imputer returned shape {np.shape(completed)} for input of shape "
+                    f"{data.shape}; it must keep every row and column (an all-missing column?)."
+                )
+            Xc, yc = _split_completed(completed, data, n_x, spec)
+            stage = "fitting the estimator"
+            est = clone(estimator).fit(Xc, yc)
+            stage = "computing the estimand"
+            estimate = _estimand(est, Xc, yc, spec, seed)
+        except Exception as exc:
+            raise ImputationError(f"imputation {m}: {stage} failed: {exc}") from exc
+        imputed = {
+            col: np.asarray(_column(completed, data, j))[spec["missing"][col]]
+            for j, col in enumerate(data.columns)
+            if col in spec["missing"]
+        }
+    messages = [(w.category, str(w.message)) for w in caught]
+    return imp, est, estimate, imputed, messages
+
+
+def _column(completed, data, j):
+    if isinstance(completed, pd.DataFrame):
+        return completed.iloc[:, j].to_numpy()
+    return np.asarray(completed)[:, j]
+
+
+def _split_completed(completed, data, n_x, spec):
+    if isinstance(completed, pd.DataFrame):
+        Xc = completed.iloc[:, :n_x].copy()
+        Xc.columns = data.columns[:n_x]
+    else:
+        arr = np.asarray(completed)
+        Xc = arr[:, :n_x].astype(float, copy=False)
+        if spec["x_is_frame"]:
+            Xc = pd.DataFrame(Xc, columns=data.columns[:n_x], index=data.index)
+    if not spec["in_model"]:
+        return Xc, spec["y"]
+    if spec["classifier"]:
+        return Xc, spec["y"]  # labels are complete (checked in fit); coded y only predicts X
+    yc = np.asarray(_column(completed, data, n_x), dtype=float)
+    return Xc, yc
+
+
+def _estimand(est, X, y, spec, seed) -> Estimate:
+    estimand = spec["estimand"]
+    if spec["variance"] == "bootstrap":
+        point = _coef_point if estimand == "coef" else estimand
+        rng = np.random.default_rng(seed)
+        return _bootstrap_estimate(est, X, y, point, spec["n_bootstrap"], rng)
+    if estimand == "coef":
+        return coef_estimate(est, X, y)
+    result = estimand(est, X, y)
+    if not isinstance(result, Estimate):
+        raise TypeError(
+            f"the estimand callable must return a skmipool.Estimate; got {type(result).__name__}."
+        )
+    return result
+
+
+# ----------------------------------------------------------------- estimator
+
+
+def _estimator_has(attr):
+    def check(self):
+        if hasattr(self, "estimators_"):
+            return hasattr(self.estimators_[0], attr)
+        return hasattr(self._base_estimator(), attr)
+
+    return check
+
+
+class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
+    """Multiple imputation as one scikit-learn step: impute M times, fit, pool.
+
+    ``fit`` completes the data M times with clones of a stochastic imputer
+    (each with its own seed), fits a clone of the estimator on every completed
+    copy, takes the estimand and its covariance from each fit and pools them
+    with Rubin's rules (:func:`skmipool.pool_estimates`).
+
+    Parameters
+    ----------
+    estimator : estimator, default=None
+        The analysis model. None means ``LinearRegression()``.
+    imputer : transformer, default=None
+        A stochastic imputer. None means
+        ``IterativeImputer(sample_posterior=True, max_iter=10)``. Each clone
+        gets its own ``random_state`` drawn from ``random_state``.
+    n_imputations : int, default=5
+        Number of imputations M (at least 2).
+    estimand : "coef" or callable, default="coef"
+        ``"coef"``: intercept and coefficients with their covariance (see
+        Notes). A callable ``estimand(estimator, X, y) -> skmipool.Estimate``
+        computes anything else from each fitted estimator and completed data.
+    variance : {"auto", "bootstrap"}, default="auto"
+        ``"auto"``: the adapter's analytic covariance. ``"bootstrap"``: a
+        nonparametric bootstrap within each imputation (``n_bootstrap``
+        refits per imputation, so M x n_bootstrap fits in all).
+    n_bootstrap : int, default=200
+        Bootstrap replicates per imputation when ``variance="bootstrap"``.
+    dfcom : "auto", float or None, default="auto"
+        Complete-data degrees of freedom. ``"auto"``: n - p from the adapter;
+        infinite for the bootstrap (it has no small-sample form). A number
+        overrides; None means a large sample.
+    impute_target : bool, default=True
+        Include the outcome in the imputation model (impute X together with
+        y). Leaving it out biases the slopes of incompletely observed
+        predictors toward zero (van Buuren 2018, FIMD section 6.2). Missing
+        outcomes are imputed and analysed, as mice does; with
+        ``impute_target=False`` missing outcomes are an error.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the M imputations (and bootstrap resamples).
+    n_jobs : int, default=None
+        Number of imputation/analysis pairs run in parallel by joblib; the
+        active joblib backend decides where. Results do not depend on it.
+    verbose : int, default=0
+        Verbosity of joblib's progress messages.
+
+    Attributes
+    ----------
+    coef_ : ndarray
+        Pooled coefficients, with the inner estimator's ``coef_`` shape (only
+        for ``estimand="coef"``).
+    intercept_ : float or ndarray
+        Pooled intercept (0.0 without one), shaped like the inner estimator's
+        (only for ``estimand="coef"``).
+    pooled_ : PooledResult
+        The pooled result: estimates, SEs, df, intervals, tests.
+    terms_ : pandas.Index
+        Term names (``intercept`` and the feature names for ``"coef"``).
+    estimates_ : pandas.DataFrame
+        The M x k completed-data estimates.
+    covariances_ : ndarray of shape (M, k, k)
+        The completed-data covariance matrices.
+    std_error_ : pandas.Series
+        Pooled standard errors.
+    df_ : pandas.Series
+        Degrees of freedom (Barnard & Rubin 1999 when dfcom is finite).
+    fmi_ : pandas.Series
+        Fraction of missing information per term.
+    riv_ : pandas.Series
+        Relative increase in variance due to nonresponse.
+    lambda_ : pandas.Series
+        Proportion of the total variance due to missingness.
+    relative_efficiency_ : pandas.Series
+        Efficiency of M imputations relative to infinitely many.
+    dfcom_ : float
+        Complete-data df used (``inf``: large sample).
+    n_imputations_ : int
+        Number of imputations M.
+    estimators_ : list of estimators
+        The M fitted estimators.
+    imputers_ : list of transformers
+        The M fitted imputers.
+    classes_ : ndarray
+        Class labels (classifiers only).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of str
+        Feature names seen during fit (DataFrame input only).
+
+    Notes
+    -----
+    Coefficient covariances (``estimand="coef"``, ``variance="auto"``):
+    LinearRegression: classical OLS; LogisticRegression without penalty
+    (``C=np.inf``) and binary: inverse Fisher information;
+    PoissonRegressor, GammaRegressor, TweedieRegressor with ``alpha=0``:
+    inverse Fisher information times the Pearson dispersion; estimators with a
+    ``get_estimate()`` method (e.g. :mod:`skmipool.models`): their own.
+
+    Rows with a missing outcome are imputed and analysed, as in mice. Von
+    Hippel's (2007) "multiple imputation, then deletion" instead drops them
+    after imputation; do that by fitting on ``X[y.notna()]``.
+
+    ``predict`` completes X with each fitted imputer (only when X has missing
+    values; the outcome is treated as missing), predicts with the paired
+    estimator and averages the M predictions. The imputers are copied before
+    ``transform`` so that repeated calls give identical predictions.
+
+    References
+    ----------
+    Rubin, D. B. (1987). *Multiple Imputation for Nonresponse in Surveys*.
+    van Buuren, S. (2018). *Flexible Imputation of Missing Data*, 2nd ed.
+
+    Examples
+    --------
+    >>> from skmipool import MIPooledEstimator
+    >>> from skmipool.datasets import load_nhanes
+    >>> df = load_nhanes()
+    >>> X, y = df[["age", "bmi", "hyp"]], df["chl"]
+    >>> mi = MIPooledEstimator(n_imputations=5, random_state=0).fit(X, y)
+    >>> list(mi.terms_)
+    ['intercept', 'age', 'bmi', 'hyp']
+    >>> mi.conf_int().shape
+    (4, 2)
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "estimator": [HasMethods(["fit"]), None],
+        "imputer": [HasMethods(["fit_transform"]), None],
+        "n_imputations": [Interval(Integral, 2, None, closed="left")],
+        "estimand": [StrOptions({"coef"}), callable],
+        "variance": [StrOptions({"auto", "bootstrap"})],
+        "n_bootstrap": [Interval(Integral, 2, None, closed="left")],
+        "dfcom": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither"), None],
+        "impute_target": ["boolean"],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        imputer=None,
+        *,
+        n_imputations=5,
+        estimand="coef",
+        variance="auto",
+        n_bootstrap=200,
+        dfcom="auto",
+        impute_target=True,
+        random_state=None,
+        n_jobs=None,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.imputer = imputer
+        self.n_imputations = n_imputations
+        self.estimand = estimand
+        self.variance = variance
+        self.n_bootstrap = n_bootstrap
+        self.dfcom = dfcom
+        self.impute_target = impute_target
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    # ------------------------------------------------------------- helpers
+    def _base_estimator(self):
+        return self.estimator if self.estimator is not None else _default_estimator()
+
+    def _base_imputer(self):
+        return self.imputer if self.imputer is not None else _default_imputer()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self._base_estimator())
+        tags.estimator_type = inner.estimator_type
+        tags.classifier_tags = inner.classifier_tags
+        tags.regressor_tags = inner.regressor_tags
+        tags.target_tags.required = True
+        tags.input_tags.allow_nan = True
+        return tags
+
+    def _is_classifier(self) -> bool:
+        return get_tags(self._base_estimator()).estimator_type == "classifier"
+
+    def _validate_X(self, X, reset: bool):
+        if sparse.issparse(X):
+            raise TypeError(
+                "sparse input is not supported: imputation needs the missing cells as NaN in a "
+                "dense array or DataFrame. Convert with X.toarray()."
+            )
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, reset=reset, skip_check_array=True)
+            if X.shape[0] == 0 or X.shape[1] == 0:
+                raise ValueError(f"X is empty (shape {X.shape}); it needs rows and columns.")
+            numeric = X.select_dtypes(include=["number", "bool"])
+            values = numeric.to_numpy(dtype=float)
+            bad = np.isinf(values).any(axis=0)
+            if bad.any():
+                cols = list(numeric.columns[bad])
+                raise ValueError(
+                    f"X contains infinite values in columns {cols}. Replace them with NaN if "
+                    f"they are missing values, or with finite values."
+                )
+            return X
+        X = validate_data(
+            self, X, reset=reset, ensure_all_finite="allow-nan", dtype=np.float64, ensure_2d=True
+        )
+        return X
+
+    def _check_columns(self, X, imputer) -> None:
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        all_missing = frame.columns[frame.isna().all(axis=0)]
+        if len(all_missing):
+            raise ValueError(
+                f"columns {[str(c) for c in all_missing]} of X are entirely missing: there is "
+                f"nothing to impute them from. Drop them before fitting."
+            )
+        if isinstance(X, pd.DataFrame) and _is_numeric_only_imputer(imputer):
+            other = X.columns[~X.dtypes.map(pd.api.types.is_numeric_dtype)]
+            if len(other):
+                raise ValueError(
+                    f"columns {[str(c) for c in other]} are not numeric and "
+                    f"{type(imputer).__name__} imputes numbers only. Encode them (e.g. one-hot "
+                    f"or category codes) or use skmipool.impute.ChainedImputer."
+                )
+
+    def _validate_y(self, y, n: int):
+        y_in = y
+        y = check_array(
+            y, ensure_2d=False, ensure_all_finite="allow-nan", dtype=None, input_name="y"
+        )
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(np.empty(n), y)
+        if self._is_classifier():
+            missing = pd.isna(y)
+        else:
+            y = y.astype(float)
+            if np.isinf(y).any():
+                raise ValueError("y contains infinite values; replace them with NaN if missing.")
+            missing = np.isnan(y)
+        if missing.all():
+            raise ValueError("y is entirely missing: there is no outcome to analyse.")
+        if missing.any() and not self.impute_target:
+            raise ValueError(
+                f"y has {int(missing.sum())} missing values and impute_target=False, so they "
+                f"cannot be imputed. Set impute_target=True (mice's default: impute and analyse "
+                f"them) or drop those rows."
+            )
+        if missing.any() and self._is_classifier():
+            raise ValueError(
+                f"y has {int(missing.sum())} missing class labels; imputing them needs an "
+                f"imputer for categories. Drop those rows or impute y beforehand."
+            )
+        return y, getattr(y_in, "name", None)
+
+    def _imputation_frame(self, X, y, y_name):
+        """X (and, with impute_target, y coded as numbers) as one frame for the imputer."""
+        frame = X.copy() if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        if not isinstance(X, pd.DataFrame):
+            frame.columns = [f"x{i}" for i in range(frame.shape[1])]
+        target_cols = []
+        if self.impute_target:
+            if self._is_classifier():
+                classes = np.unique(y)
+                codes = pd.get_dummies(pd.Categorical(y, categories=classes), drop_first=True)
+                target_cols = [f"{_TARGET}{i}" for i in range(codes.shape[1])]
+                for col, (_, values) in zip(target_cols, codes.items(), strict=True):
+                    frame[col] = values.to_numpy(dtype=float)
+            else:
+                target = str(y_name) if y_name is not None else _TARGET
+                if target in frame.columns:
+                    target = _TARGET
+                frame[target] = y
+                target_cols = [target]
+        return frame, target_cols
+
+    # ----------------------------------------------------------------- fit
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Impute M times, fit the estimator on each completed dataset and pool.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Features with missing values as NaN.
+        y : array-like of shape (n_samples,)
+            Outcome; NaN allowed (imputed) when ``impute_target=True``.
+
+        Returns
+        -------
+        self : MIPooledEstimator
+        """
+        estimator = self._base_estimator()
+        imputer = self._base_imputer()
+        if self.estimand == "coef" and self.variance == "auto" and not has_coef_adapter(estimator):
+            raise no_standard_error(estimator)
+        if "random_state" not in imputer.get_params(deep=False):
+            warnings.warn(
+                f"{type(imputer).__name__} has no random_state parameter, so the M imputations "
+                f"cannot be seeded: results will not be reproducible and a deterministic imputer "
+                f"gives identical imputations. Use a stochastic imputer with random_state.",
+                UserWarning,
+                stacklevel=2,
+            )
+        X = self._validate_X(X, reset=True)
+        self._check_columns(X, imputer)
+        y, y_name = self._validate_y(y, X.shape[0])
+        if self._is_classifier():
+            self.classes_ = np.unique(y)
+        data, target_cols = self._imputation_frame(X, y, y_name)
+        n_x = X.shape[1]
+        missing = {c: data[c].isna().to_numpy() for c in data.columns if data[c].isna().any()}
+        spec = {
+            "x_is_frame": isinstance(X, pd.DataFrame),
+            "in_model": self.impute_target,
+            "classifier": self._is_classifier(),
+            "y": y,
+            "estimand": self.estimand,
+            "variance": self.variance,
+            "n_bootstrap": self.n_bootstrap,
+            "missing": missing,
+        }
+        rng = check_random_state(self.random_state)
+        seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_imputations)
+        results = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
+            delayed(_impute_and_fit)(m + 1, imputer, estimator, data, n_x, spec, int(seeds[m]))
+            for m in range(self.n_imputations)
+        )
+        self.imputers_ = [r[0] for r in results]
+        self.estimators_ = [r[1] for r in results]
+        self._imputed_values = {col: np.stack([r[3][col] for r in results]) for col in missing}
+        self._target_columns = target_cols
+        self._reissue_warnings([r[4] for r in results])
+        self._warn_if_deterministic(missing)
+
+        dfcom = self.dfcom
+        if self.variance == "bootstrap" and isinstance(dfcom, str):
+            dfcom = None  # the bootstrap has no small-sample df: large sample
+        self.pooled_ = pool([r[2] for r in results], dfcom=dfcom)
+        self._set_pooled_attributes()
+        return self
+
+    def _reissue_warnings(self, per_imputation) -> None:
+        """One warning per distinct message, naming the imputations it came from."""
+        where = defaultdict(list)
+        for m, messages in enumerate(per_imputation, start=1):
+            for key in dict.fromkeys(messages):
+                where[key].append(m)
+        for (category, message), ms in where.items():
+            which = (
+                "all imputations"
+                if len(ms) == len(per_imputation)
+                else (f"imputation{'s' if len(ms) > 1 else ''} {', '.join(map(str, ms))}")
+            )
+            warnings.warn(
+                f"{message} [in {which} of {len(per_imputation)}]", category, stacklevel=3
+            )
+
+    def _warn_if_deterministic(self, missing) -> None:
+        if not missing:
+            warnings.warn(
+                "X and y have no missing values: every completed dataset is the data itself, "
+                "so B = 0 and the pooled result is the complete-data analysis.",
+                DeterministicImputationWarning,
+                stacklevel=3,
+            )
+            return
+        same = all(
+            all(np.array_equal(v[0], v[i]) for i in range(1, len(v)))
+            for v in self._imputed_values.values()
+        )
+        if same:
+            warnings.warn(
+                f"all {self.n_imputations} imputations filled in identical values: the imputer "
+                f"is deterministic (e.g. SimpleImputer or sample_posterior=False), so B = 0 and "
+                f"the pooled SE ignores imputation uncertainty. Use a stochastic imputer such as "
+                f"IterativeImputer(sample_posterior=True).",
+                DeterministicImputationWarning,
+                stacklevel=3,
+            )
+
+    def _set_pooled_attributes(self) -> None:
+        res = self.pooled_
+        self.terms_ = res.terms
+        self.estimates_ = res.estimates
+        self.covariances_ = res.covariances
+        self.std_error_ = res.std_error
+        self.df_ = res.df
+        self.fmi_ = res.fmi
+        self.riv_ = res.riv
+        self.lambda_ = res.lambda_
+        self.relative_efficiency_ = res.relative_efficiency
+        self.dfcom_ = res.dfcom
+        self.n_imputations_ = res.n_imputations
+        if self.estimand == "coef":
+            inner = self.estimators_[0]
+            values = res.estimate.to_numpy()
+            has_intercept = bool(getattr(inner, "fit_intercept", False))
+            coef = values[1:] if has_intercept else values
+            self.coef_ = coef.reshape(np.shape(inner.coef_))
+            icpt = values[0] if has_intercept else 0.0
+            shape = np.shape(getattr(inner, "intercept_", 0.0))
+            self.intercept_ = np.full(shape, icpt) if shape else float(icpt)
+
+    # ------------------------------------------------------------ results
+    def conf_int(self, level: float = 0.95) -> pd.DataFrame:
+        """Pooled confidence intervals (t(df) quantiles); see PooledResult.conf_int."""
+        check_is_fitted(self)
+        return self.pooled_.conf_int(level)
+
+    def summary(self, level: float = 0.95, exponentiate: bool = False):
+        """Pooled summary table with the MI footer; see PooledResult.summary."""
+        check_is_fitted(self)
+        return self.pooled_.summary(level=level, exponentiate=exponentiate)
+
+    # -------------------------------------------------------- predictions
+    def _completed_X(self, X):
+        """The M completed versions of X (the same X M times when nothing is missing)."""
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        if not frame.isna().to_numpy().any():
+            return [X] * self.n_imputations_
+        if len(self._target_columns) == 0:
+            data = frame.copy()
+        else:
+            data = frame.copy()
+            for col in self._target_columns:
+                data[col] = np.nan
+        if not isinstance(X, pd.DataFrame):
+            data.columns = [f"x{i}" for i in range(X.shape[1])] + self._target_columns
+        out = []
+        for imp in self.imputers_:
+            # a copy keeps the fitted imputer's random state, so predictions repeat exactly
+            completed = copy.deepcopy(imp).transform(data)
+            Xc, _ = _split_completed(
+                completed,
+                data,
+                X.shape[1],
+                {"x_is_frame": isinstance(X, pd.DataFrame), "in_model": False, "y": None},
+            )
+            out.append(Xc)
+        return out
+
+    def predict(self, X):
+        """Average of the M estimators' predictions on X completed by their imputers.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            May contain NaN.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Regressors: the mean prediction. Classifiers: the class with the
+            highest mean predicted probability (majority vote without
+            ``predict_proba``).
+        """
+        completed = self._completed_X(X)
+        if self._is_classifier():
+            if hasattr(self.estimators_[0], "predict_proba"):
+                proba = self._mean_over(completed, "predict_proba")
+                return self.classes_[np.argmax(proba, axis=1)]
+            votes = np.stack(
+                [e.predict(x) for e, x in zip(self.estimators_, completed, strict=True)]
+            )
+            return np.array([pd.Series(col).mode().iloc[0] for col in votes.T])
+        return self._mean_over(completed, "predict")
+
+    def _mean_over(self, completed, method):
+        preds = [getattr(e, method)(x) for e, x in zip(self.estimators_, completed, strict=True)]
+        return np.mean(np.stack(preds), axis=0)
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X):
+        """Mean of the M estimators' class probabilities."""
+        return self._mean_over(self._completed_X(X), "predict_proba")
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X):
+        """Mean of the M estimators' decision functions."""
+        return self._mean_over(self._completed_X(X), "decision_function")
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy (classifiers) or R² (regressors) of :meth:`predict`."""
+        pred = self.predict(X)
+        if self._is_classifier():
+            return accuracy_score(y, pred, sample_weight=sample_weight)
+        return r2_score(y, pred, sample_weight=sample_weight)
