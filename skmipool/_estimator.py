@@ -17,6 +17,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     check_array,
     check_consistent_length,
@@ -33,8 +34,12 @@ __all__ = ["DeterministicImputationWarning", "ImputationError", "MIPooledEstimat
 _TARGET = "__skmipool_target__"
 
 
-class ImputationError(RuntimeError):
-    """An imputation or the analysis of one completed dataset failed."""
+class ImputationError(ValueError):
+    """An imputation or the analysis of one completed dataset failed.
+
+    The message names the imputation and the stage; ``__cause__`` is the
+    original exception.
+    """
 
 
 class DeterministicImputationWarning(UserWarning):
@@ -61,6 +66,18 @@ def _is_numeric_only_imputer(imputer) -> bool:
 # ----------------------------------------------------------------- the worker
 
 
+class _Failure:
+    """An exception raised in imputation m, carried back to the parent process."""
+
+    def __init__(self, m: int, stage: str, exc: BaseException):
+        self.m, self.stage, self.exc = m, stage, exc
+
+    def raise_(self):
+        raise ImputationError(
+            f"imputation {self.m}: {self.stage} failed: {type(self.exc).__name__}: {self.exc}"
+        ) from self.exc
+
+
 def _bootstrap_estimate(estimator, X, y, point, n_bootstrap, rng) -> Estimate:
     """Nonparametric bootstrap covariance of ``point(fitted, X, y)`` within one dataset."""
     base = point(estimator, X, y)
@@ -76,17 +93,23 @@ def _bootstrap_estimate(estimator, X, y, point, n_bootstrap, rng) -> Estimate:
 
 
 def _coef_point(estimator, X, y) -> Estimate:
-    """Intercept and coefficients without a covariance (for the bootstrap)."""
-    coef = np.ravel(np.asarray(estimator.coef_, dtype=float))
+    """Intercept(s) and coefficients without a covariance (for the bootstrap).
+
+    A coefficient matrix (one row per class or output) is flattened row by
+    row; its terms are named ``feature[class]``.
+    """
+    coef = np.atleast_2d(np.asarray(estimator.coef_, dtype=float))
     names = coef_names(estimator, X)
-    if getattr(estimator, "fit_intercept", False):
-        coef = np.concatenate([np.ravel(estimator.intercept_).astype(float), coef])
-    if coef.size != len(names):
-        raise ValueError(
-            f"{type(estimator).__name__} has {coef.size} coefficients for {len(names)} terms; "
-            f"only single-output models are supported by the coef estimand."
-        )
-    return Estimate(coef, np.eye(coef.size), names=names)
+    has_icpt = bool(getattr(estimator, "fit_intercept", False))
+    features = names[1:] if has_icpt else names
+    icpt = np.ravel(estimator.intercept_).astype(float) if has_icpt else np.empty(0)
+    if coef.shape[0] == 1:
+        return Estimate(np.concatenate([icpt, coef[0]]), np.eye(len(names)), names=names)
+    labels = getattr(estimator, "classes_", range(coef.shape[0]))
+    icpt_names = [f"intercept[{c}]" for c in labels] if has_icpt else []
+    coef_terms = [f"{f}[{c}]" for c in labels for f in features]
+    values = np.concatenate([icpt, coef.ravel()])
+    return Estimate(values, np.eye(values.size), names=icpt_names + coef_terms)
 
 
 def _impute_and_fit(m, imputer, estimator, data, n_x, spec, seed):
@@ -112,7 +135,8 @@ def _impute_and_fit(m, imputer, estimator, data, n_x, spec, seed):
             stage = "computing the estimand"
             estimate = _estimand(est, Xc, yc, spec, seed)
         except Exception as exc:
-            raise ImputationError(f"imputation {m}: {stage} failed: {exc}") from exc
+            # returned, not raised: the parent chains it, whatever the joblib backend
+            return _Failure(m, stage, exc)
         imputed = {
             col: np.asarray(_column(completed, data, j))[spec["missing"][col]]
             for j, col in enumerate(data.columns)
@@ -365,10 +389,15 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 "sparse input is not supported: imputation needs the missing cells as NaN in a "
                 "dense array or DataFrame. Convert with X.toarray()."
             )
-        if isinstance(X, pd.DataFrame):
+        if isinstance(X, pd.DataFrame) and all(isinstance(c, str) for c in X.columns):
             validate_data(self, X, reset=reset, skip_check_array=True)
-            if X.shape[0] == 0 or X.shape[1] == 0:
-                raise ValueError(f"X is empty (shape {X.shape}); it needs rows and columns.")
+            if X.shape[1] == 0:
+                raise ValueError(f"X has no columns (shape {X.shape}); it needs features.")
+            if X.shape[0] < 2:
+                raise ValueError(
+                    f"X has {X.shape[0]} sample(s) (n_samples = {X.shape[0]}); fitting needs "
+                    f"at least 2 rows."
+                )
             numeric = X.select_dtypes(include=["number", "bool"])
             values = numeric.to_numpy(dtype=float)
             bad = np.isinf(values).any(axis=0)
@@ -379,10 +408,14 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                     f"they are missing values, or with finite values."
                 )
             return X
-        X = validate_data(
-            self, X, reset=reset, ensure_all_finite="allow-nan", dtype=np.float64, ensure_2d=True
+        return validate_data(
+            self,
+            X,
+            reset=reset,
+            ensure_all_finite="allow-nan",
+            dtype=np.float64,
+            ensure_min_samples=2 if reset else 1,
         )
-        return X
 
     def _check_columns(self, X, imputer) -> None:
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
@@ -402,21 +435,33 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 )
 
     def _validate_y(self, y, n: int):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
         y_in = y
         y = check_array(
             y, ensure_2d=False, ensure_all_finite="allow-nan", dtype=None, input_name="y"
         )
         y = column_or_1d(y, warn=True)
         check_consistent_length(np.empty(n), y)
+        if y.dtype.kind in "fc" and np.isinf(y).any():
+            raise ValueError(
+                "Input y contains infinity: replace infinite values with NaN if they are missing."
+            )
+        missing = np.asarray(pd.isna(y))
+        if missing.all():
+            raise ValueError("y is entirely missing (all NaN): there is no outcome to analyse.")
         if self._is_classifier():
-            missing = pd.isna(y)
+            check_classification_targets(y[~missing])
+            classes = np.unique(y[~missing])
+            if classes.size < 2:
+                raise ValueError(
+                    f"y has a single class ({classes[0]!r}); a classifier needs at least two "
+                    f"classes."
+                )
         else:
             y = y.astype(float)
-            if np.isinf(y).any():
-                raise ValueError("y contains infinite values; replace them with NaN if missing.")
-            missing = np.isnan(y)
-        if missing.all():
-            raise ValueError("y is entirely missing: there is no outcome to analyse.")
         if missing.any() and not self.impute_target:
             raise ValueError(
                 f"y has {int(missing.sum())} missing values and impute_target=False, so they "
@@ -503,6 +548,9 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             delayed(_impute_and_fit)(m + 1, imputer, estimator, data, n_x, spec, int(seeds[m]))
             for m in range(self.n_imputations)
         )
+        for r in results:
+            if isinstance(r, _Failure):
+                r.raise_()
         self.imputers_ = [r[0] for r in results]
         self.estimators_ = [r[1] for r in results]
         self._imputed_values = {col: np.stack([r[3][col] for r in results]) for col in missing}
@@ -572,12 +620,16 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         if self.estimand == "coef":
             inner = self.estimators_[0]
             values = res.estimate.to_numpy()
-            has_intercept = bool(getattr(inner, "fit_intercept", False))
-            coef = values[1:] if has_intercept else values
-            self.coef_ = coef.reshape(np.shape(inner.coef_))
-            icpt = values[0] if has_intercept else 0.0
-            shape = np.shape(getattr(inner, "intercept_", 0.0))
-            self.intercept_ = np.full(shape, icpt) if shape else float(icpt)
+            icpt_shape = np.shape(getattr(inner, "intercept_", 0.0))
+            has_icpt = bool(getattr(inner, "fit_intercept", False))
+            n_icpt = int(np.prod(icpt_shape)) if has_icpt else 0
+            self.coef_ = values[n_icpt:].reshape(np.shape(inner.coef_))
+            if not has_icpt:
+                self.intercept_ = np.zeros(icpt_shape) if icpt_shape else 0.0
+            elif icpt_shape:
+                self.intercept_ = values[:n_icpt].reshape(icpt_shape)
+            else:
+                self.intercept_ = float(values[0])
 
     # ------------------------------------------------------------ results
     def conf_int(self, level: float = 0.95) -> pd.DataFrame:
