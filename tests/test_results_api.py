@@ -239,7 +239,10 @@ def test_nobs_differing_warns():
     for n in (40, 40, 38):
         X = sm.add_constant(rng.normal(size=(n, 1)))
         fits.append(sm.OLS(X @ [1, 1] + rng.normal(size=n), X).fit())
-    with pytest.warns(EstimationSampleWarning, match="number of observations differs"):
+    with (
+        pytest.warns(EstimationSampleWarning, match="number of observations differs"),
+        pytest.warns(EstimationSampleWarning, match="complete-data df differ"),
+    ):
         res = pool(fits)
     assert res.dfcom == 36  # the smallest residual df, and a warning that they differ
     assert list(res.nobs) == [40, 40, 38]
