@@ -376,7 +376,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         tags.estimator_type = inner.estimator_type
         tags.classifier_tags = inner.classifier_tags
         tags.regressor_tags = inner.regressor_tags
-        tags.target_tags.required = True
+        tags.target_tags.required = inner.target_tags.required
         tags.input_tags.allow_nan = True
         return tags
 
@@ -475,13 +475,13 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             )
         return y, getattr(y_in, "name", None)
 
-    def _imputation_frame(self, X, y, y_name):
+    def _imputation_frame(self, X, y, y_name, outcome_in_X=False):
         """X (and, with impute_target, y coded as numbers) as one frame for the imputer."""
         frame = X.copy() if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
         if not isinstance(X, pd.DataFrame):
             frame.columns = [f"x{i}" for i in range(frame.shape[1])]
         target_cols = []
-        if self.impute_target:
+        if self.impute_target and not outcome_in_X:
             if self._is_classifier():
                 classes = np.unique(y)
                 codes = pd.get_dummies(pd.Categorical(y, categories=classes), drop_first=True)
@@ -505,8 +505,11 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         ----------
         X : DataFrame or array-like of shape (n_samples, n_features)
             Features with missing values as NaN.
-        y : array-like of shape (n_samples,)
-            Outcome; NaN allowed (imputed) when ``impute_target=True``.
+        y : array-like of shape (n_samples,) or None
+            Outcome; NaN allowed (imputed) when ``impute_target=True``. None
+            for an estimator that reads its outcome from X (its
+            ``target_tags.required`` is False, e.g. a formula model): then X
+            is imputed as a whole, outcome included.
 
         Returns
         -------
@@ -526,15 +529,20 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             )
         X = self._validate_X(X, reset=True)
         self._check_columns(X, imputer)
-        y, y_name = self._validate_y(y, X.shape[0])
-        if self._is_classifier():
+        # an estimator that reads its outcome from X (e.g. a formula model) takes y=None
+        outcome_in_X = y is None and not get_tags(estimator).target_tags.required
+        if outcome_in_X:
+            y_name = None
+        else:
+            y, y_name = self._validate_y(y, X.shape[0])
+        if self._is_classifier() and not outcome_in_X:
             self.classes_ = np.unique(y)
-        data, target_cols = self._imputation_frame(X, y, y_name)
+        data, target_cols = self._imputation_frame(X, y, y_name, outcome_in_X)
         n_x = X.shape[1]
         missing = {c: data[c].isna().to_numpy() for c in data.columns if data[c].isna().any()}
         spec = {
             "x_is_frame": isinstance(X, pd.DataFrame),
-            "in_model": self.impute_target,
+            "in_model": self.impute_target and not outcome_in_X,
             "classifier": self._is_classifier(),
             "y": y,
             "estimand": self.estimand,

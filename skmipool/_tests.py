@@ -319,7 +319,8 @@ def compare(
         raise ValueError(f'method must be "D1", "D2" or "D3"; got {method!r}.')
     if use not in ("wald", "likelihood"):
         raise ValueError(f'use must be "wald" or "likelihood"; got {use!r}.')
-    fits_full, fits_null = list(fits_full), list(fits_null)
+    fits_full = [_unwrap(f) for f in fits_full]
+    fits_null = [_unwrap(f) for f in fits_null]
     if len(fits_full) != len(fits_null):
         raise ValueError(
             f"the full and null models must be fitted to the same imputations; got "
@@ -363,6 +364,12 @@ def compare(
         res = combine_chi_square(-2.0 * diff, k)
         return _renamed(res, "D2 (likelihood)")
     return _d3(parts_full, parts_null, k)
+
+
+def _unwrap(fit):
+    """Estimators backed by statsmodels keep their results in ``results_``."""
+    inner = getattr(fit, "results_", None)
+    return inner if inner is not None and hasattr(inner, "llf") else fit
 
 
 def _renamed(res: MITestResult, method: str) -> MITestResult:
