@@ -13,6 +13,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from scipy import sparse
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone
+from sklearn.experimental import enable_iterative_imputer  # noqa: F401
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -47,7 +48,6 @@ class DeterministicImputationWarning(UserWarning):
 
 
 def _default_imputer():
-    from sklearn.experimental import enable_iterative_imputer  # noqa: F401
     from sklearn.impute import IterativeImputer
 
     return IterativeImputer(sample_posterior=True, max_iter=10)
@@ -112,6 +112,29 @@ def _coef_point(estimator, X, y) -> Estimate:
     return Estimate(values, np.eye(values.size), names=icpt_names + coef_terms)
 
 
+def _bootstrap_rows(data: pd.DataFrame, rng: np.random.Generator, tries: int = 100):
+    """Row indices of a bootstrap resample in which every column has an observed value."""
+    observed = data.notna().to_numpy()
+    n = observed.shape[0]
+    for _ in range(tries):
+        rows = rng.integers(0, n, size=n)
+        if observed[rows].any(axis=0).all():
+            return rows
+    raise ValueError(
+        f"no bootstrap resample in {tries} tries had an observed value in every column; a "
+        f"column is almost entirely missing. Drop it or use imputation_bootstrap=False."
+    )
+
+
+def uses_imputation_bootstrap(imputer, setting) -> bool:
+    """Whether imputations fit the imputer on a bootstrap resample (see MIPooledEstimator)."""
+    if setting != "auto":
+        return bool(setting)
+    from sklearn.impute import IterativeImputer
+
+    return isinstance(imputer, IterativeImputer) and bool(imputer.sample_posterior)
+
+
 def _impute_and_fit(m, imputer, estimator, data, n_x, spec, seed):
     """Imputation m: impute, fit, extract the estimand. Returns models and results."""
     with warnings.catch_warnings(record=True) as caught:
@@ -121,7 +144,13 @@ def _impute_and_fit(m, imputer, estimator, data, n_x, spec, seed):
             imp.set_params(random_state=seed)
         stage = "imputing the data"
         try:
-            completed = imp.fit_transform(data)
+            if spec["bootstrap"]:
+                # fit on a bootstrap resample, complete the original rows: the imputation
+                # model's parameters vary between imputations (mice's norm.boot; Efron 1994)
+                rows = _bootstrap_rows(data, np.random.default_rng([seed, 1]))
+                completed = imp.fit(data.iloc[rows]).transform(data)
+            else:
+                completed = imp.fit_transform(data)
             if sparse.issparse(completed):
                 completed = completed.toarray()
             if np.shape(completed) != data.shape:
@@ -215,6 +244,18 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         gets its own ``random_state`` drawn from ``random_state``.
     n_imputations : int, default=5
         Number of imputations M (at least 2).
+    imputation_bootstrap : "auto" or bool, default="auto"
+        Fit each imputer clone on a bootstrap resample of the rows and then
+        complete the original data, so that the imputation model's parameters
+        vary between imputations (mice's ``norm.boot``; the bootstrap route to
+        proper imputation, Little & Rubin 2002, 10.2.3). ``IterativeImputer``
+        with ``sample_posterior=True`` draws predictive noise around point
+        estimates only, so its B is too small and its intervals undercover (in
+        the MAR simulation of the user guide: 0.905 coverage without, 0.95 with
+        the bootstrap). ``"auto"`` bootstraps exactly that imputer; imputers
+        that draw their parameters themselves (``skmipool.impute``) and
+        deterministic ones are used as they are. The cost is one extra
+        ``transform`` per imputation.
     estimand : "coef" or callable, default="coef"
         ``"coef"``: intercept and coefficients with their covariance (see
         Notes). A callable ``estimand(estimator, X, y) -> skmipool.Estimate``
@@ -326,6 +367,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         "estimator": [HasMethods(["fit"]), None],
         "imputer": [HasMethods(["fit_transform"]), None],
         "n_imputations": [Interval(Integral, 2, None, closed="left")],
+        "imputation_bootstrap": [StrOptions({"auto"}), "boolean"],
         "estimand": [StrOptions({"coef"}), callable],
         "variance": [StrOptions({"auto", "bootstrap"})],
         "n_bootstrap": [Interval(Integral, 2, None, closed="left")],
@@ -342,6 +384,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         imputer=None,
         *,
         n_imputations=5,
+        imputation_bootstrap="auto",
         estimand="coef",
         variance="auto",
         n_bootstrap=200,
@@ -354,6 +397,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         self.estimator = estimator
         self.imputer = imputer
         self.n_imputations = n_imputations
+        self.imputation_bootstrap = imputation_bootstrap
         self.estimand = estimand
         self.variance = variance
         self.n_bootstrap = n_bootstrap
@@ -549,6 +593,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             "variance": self.variance,
             "n_bootstrap": self.n_bootstrap,
             "missing": missing,
+            "bootstrap": uses_imputation_bootstrap(imputer, self.imputation_bootstrap),
         }
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_imputations)

@@ -100,21 +100,41 @@ def fitted(nhanes):
 # ------------------------------------------------------- pooling is correct
 
 
-def test_equals_hand_written_loop(nhanes, fitted):
-    """Same seeds, same imputer, statsmodels OLS, skmipool.pool: the same numbers."""
-    X, y = nhanes
+def _hand_loop(X, y, bootstrap: bool):
+    """The loop people write by hand: seeds as the estimator draws them, OLS, skmipool.pool."""
+    data = pd.concat([X, y], axis=1)
     seeds = check_random_state(1).randint(np.iinfo(np.int32).max, size=5)
     fits = []
     for s in seeds:
         imp = IterativeImputer(sample_posterior=True, max_iter=10, random_state=int(s))
-        done = imp.fit_transform(pd.concat([X, y], axis=1))
+        if bootstrap:
+            rng = np.random.default_rng([int(s), 1])
+            while True:
+                rows = rng.integers(0, len(data), size=len(data))
+                if data.iloc[rows].notna().any().all():
+                    break
+            done = imp.fit(data.iloc[rows]).transform(data)
+        else:
+            done = imp.fit_transform(data)
         fits.append(sm.OLS(done[:, 3], sm.add_constant(done[:, :3])).fit())
-    ref = pool(fits)
-    np.testing.assert_allclose(fitted.pooled_.estimate, ref.estimate, rtol=1e-10)
-    np.testing.assert_allclose(fitted.std_error_, ref.std_error, rtol=1e-10)
-    np.testing.assert_allclose(fitted.df_, ref.df, rtol=1e-10)
-    np.testing.assert_allclose(fitted.fmi_, ref.fmi, rtol=1e-10)
-    assert fitted.dfcom_ == ref.dfcom == 21  # 25 rows (missing y imputed, as mice) - 4
+    return pool(fits)
+
+
+@pytest.mark.parametrize("bootstrap", [True, False])
+def test_equals_hand_written_loop(nhanes, fitted, bootstrap):
+    """Same seeds, same imputer, statsmodels OLS, skmipool.pool: the same numbers."""
+    X, y = nhanes
+    if bootstrap:  # the default: IterativeImputer(sample_posterior=True) is bootstrapped
+        est = fitted
+    else:
+        est = MIPooledEstimator(n_imputations=5, imputation_bootstrap=False, random_state=1)
+        est.fit(X, y)
+    ref = _hand_loop(X, y, bootstrap)
+    np.testing.assert_allclose(est.pooled_.estimate, ref.estimate, rtol=1e-10)
+    np.testing.assert_allclose(est.std_error_, ref.std_error, rtol=1e-10)
+    np.testing.assert_allclose(est.df_, ref.df, rtol=1e-10)
+    np.testing.assert_allclose(est.fmi_, ref.fmi, rtol=1e-10)
+    assert est.dfcom_ == ref.dfcom == 21  # 25 rows (missing y imputed, as mice) - 4
 
 
 def test_fitted_attributes(fitted):
