@@ -11,8 +11,10 @@ from skmipool._estimator import (
     MIPooledEstimator,
 )
 from skmipool._fits import Estimate, as_estimate, pool, register_adapter
+from skmipool._grid import grid_experiment
 from skmipool._pool import barnard_rubin_df, pool_estimates
 from skmipool._results import PooledResult, Summary, how_many_imputations
+from skmipool._scales import Transform
 from skmipool._tests import MITestResult, combine_chi_square, compare, pool_r_squared
 
 __version__ = "0.1.0"
@@ -25,11 +27,13 @@ __all__ = [
     "MITestResult",
     "PooledResult",
     "Summary",
+    "Transform",
     "__version__",
     "as_estimate",
     "barnard_rubin_df",
     "combine_chi_square",
     "compare",
+    "grid_experiment",
     "how_many_imputations",
     "pool",
     "pool_estimates",

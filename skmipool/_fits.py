@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from skmipool._pool import _check_dfcom, validate_imputations
+from skmipool._pool import _check_dfcom, pool_estimates
+from skmipool._scales import get_transform
 
 __all__ = ["Estimate", "as_estimate", "pool", "register_adapter"]
 
@@ -38,6 +39,12 @@ class Estimate:
         Complete-data degrees of freedom of this analysis (None: unknown).
     nobs : int, optional
         Number of observations used by this analysis.
+    loglike : float, optional
+        Log-likelihood at the estimate (kept for reference).
+    scale : str or Transform, default="identity"
+        The inference scale the estimate is on ("logit" for log odds of a
+        predicted probability, ...). :func:`pool` pools on it and maps the
+        pooled estimate and interval back.
 
     Examples
     --------
@@ -53,6 +60,7 @@ class Estimate:
     dfcom: float | None = None
     nobs: int | None = None
     loglike: float | None = field(default=None, compare=False)
+    scale: object = "identity"
 
     def __post_init__(self):
         est = self.estimate
@@ -84,6 +92,7 @@ class Estimate:
         object.__setattr__(self, "names", names)
         if self.dfcom is not None:
             object.__setattr__(self, "dfcom", _check_dfcom(self.dfcom))
+        object.__setattr__(self, "scale", get_transform(self.scale))
 
 
 # ----------------------------------------------------------------------- adapters
@@ -224,7 +233,7 @@ def resolve_dfcom(dfcom, estimates: Sequence[Estimate]) -> float:
 
 
 def check_same_terms(estimates: Sequence[Estimate]) -> tuple[str, ...]:
-    """All analyses must report the same terms in the same order."""
+    """All analyses must describe the same estimand: terms, order and scale."""
     ref = estimates[0].names
     for i, e in enumerate(estimates[1:], start=2):
         if e.names != ref:
@@ -239,6 +248,11 @@ def check_same_terms(estimates: Sequence[Estimate]) -> tuple[str, ...]:
                 f"imputation {i} reports other terms than imputation 1 ({detail}). Rubin's rules "
                 f"pool the same estimand in every imputation; refit so that all analyses have "
                 f"identical terms (e.g. fix the categorical levels)."
+            )
+        if e.scale.name != estimates[0].scale.name:
+            raise ValueError(
+                f"imputation {i} is on the {e.scale.name!r} scale, imputation 1 on the "
+                f"{estimates[0].scale.name!r} scale; all analyses must use the same scale."
             )
     return ref
 
@@ -284,7 +298,7 @@ def collect_estimates(fits) -> list[Estimate]:
     return out
 
 
-def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None):
+def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None, transform=None):
     """Pool M fitted models with Rubin's rules, like ``mice::pool(with(imp, ...))``.
 
     Parameters
@@ -301,6 +315,11 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None):
         warning. A number overrides; None means a large sample (``inf``).
     names : sequence of str, optional
         Rename the terms (the fits' own names are checked for equality first).
+    transform : None, str or triple, default=None
+        Move estimates reported on their natural scale to an inference scale
+        before pooling (see :func:`pool_estimates`). Estimates that carry a
+        ``scale`` of their own (e.g. predictions on the logit scale) are
+        pooled on it without a ``transform``.
 
     Returns
     -------
@@ -310,8 +329,8 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None):
     Raises
     ------
     ValueError
-        Fewer than 2 fits, different terms between fits, non-finite estimates
-        or non-positive variances; the message names the imputation.
+        Fewer than 2 fits, different terms or scales between fits, non-finite
+        estimates or non-positive variances; the message names the imputation.
 
     Examples
     --------
@@ -326,8 +345,6 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None):
     >>> list(res.terms)
     ['const', 'x1']
     """
-    from skmipool._results import PooledResult
-
     estimates = collect_estimates(fits)
     terms = check_same_terms(estimates)
     nobs = check_same_nobs(estimates)
@@ -340,5 +357,14 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None):
                 f"names has {len(names)} entries but the fits have {len(terms)} terms."
             )
         terms = tuple(str(n) for n in names)
-    validate_imputations(q, u, list(terms), full=True)
-    return PooledResult(q, u, terms, dfcom=dfcom_used, nobs=nobs)
+    own_scale = estimates[0].scale
+    if transform is not None and not own_scale.is_identity:
+        raise ValueError(
+            f"the estimates are already on the {own_scale.name!r} scale; drop transform= "
+            f"(it would transform them twice)."
+        )
+    if transform is not None:
+        return pool_estimates(q, u, dfcom=dfcom_used, names=terms, transform=transform, nobs=nobs)
+    return pool_estimates(
+        q, u, dfcom=dfcom_used, names=terms, transform=own_scale, input_scale="inference", nobs=nobs
+    )

@@ -86,6 +86,9 @@ class PooledResult:
         Complete-data df (``inf`` for large samples).
     nobs : ndarray of shape (M,), optional
         Number of observations of each completed-data analysis.
+    transform : Transform, optional
+        Inference scale the estimates are on (identity by default); see
+        :func:`skmipool.pool_estimates`.
 
     Examples
     --------
@@ -98,7 +101,10 @@ class PooledResult:
     x0    0.383  1.684
     """
 
-    def __init__(self, estimates, covariances, names, *, dfcom=np.inf, nobs=None):
+    def __init__(self, estimates, covariances, names, *, dfcom=np.inf, nobs=None, transform=None):
+        from skmipool._scales import get_transform
+
+        self._transform = get_transform(transform)
         self._q = np.asarray(estimates, dtype=float)
         self._u = np.asarray(covariances, dtype=float)
         self._names = pd.Index([str(n) for n in names], name="term")
@@ -139,6 +145,16 @@ class PooledResult:
         return self._q.shape[0]
 
     @property
+    def scale(self) -> str:
+        """Name of the inference scale: where pooling happened and where the SE lives."""
+        return self._transform.name
+
+    @property
+    def inference_estimate(self) -> pd.Series:
+        """Pooled estimate on the inference scale (equals ``estimate`` for identity)."""
+        return self._series(self._components.qbar, "estimate")
+
+    @property
     def dfcom(self) -> float:
         """Complete-data degrees of freedom used (``inf``: large sample)."""
         return self._dfcom
@@ -150,7 +166,7 @@ class PooledResult:
 
     @property
     def estimates(self) -> pd.DataFrame:
-        """The M completed-data estimates (rows: imputation 1..M, columns: terms)."""
+        """The M completed-data estimates on the inference scale (rows: imputation 1..M)."""
         return pd.DataFrame(
             self._q,
             index=pd.RangeIndex(1, self.n_imputations + 1, name="imputation"),
@@ -179,8 +195,11 @@ class PooledResult:
 
     @property
     def estimate(self) -> pd.Series:
-        """Pooled estimate Q̄, the mean of the M estimates (Rubin 1987, eq. 3.1.2)."""
-        return self._series(self._components.qbar, "estimate")
+        """Pooled estimate Q̄, the mean of the M estimates (Rubin 1987, eq. 3.1.2).
+
+        With a non-identity ``scale``: Q̄ mapped back to the reporting scale.
+        """
+        return self._series(self._transform.inverse(self._components.qbar), "estimate")
 
     @property
     def within(self) -> pd.Series:
@@ -217,12 +236,12 @@ class PooledResult:
 
     @property
     def std_error(self) -> pd.Series:
-        """Pooled standard error sqrt(T)."""
+        """Pooled standard error sqrt(T), on the inference scale (see ``scale``)."""
         return self._series(np.sqrt(self._components.t), "std_error")
 
     @property
     def statistic(self) -> pd.Series:
-        """t statistic Q̄ / sqrt(T), referred to t(df)."""
+        """t statistic Q̄ / sqrt(T) on the inference scale, referred to t(df)."""
         c = self._components
         return self._series(c.qbar / np.sqrt(c.t), "statistic")
 
@@ -272,11 +291,13 @@ class PooledResult:
         -------
         DataFrame
             Columns ``lower`` and ``upper``, one row per term:
-            Q̄ ± t_{df, (1 + level)/2} sqrt(T).
+            Q̄ ± t_{df, (1 + level)/2} sqrt(T), mapped back to the reporting
+            scale when ``scale`` is not the identity.
         """
         c = self._components
         half = t_quantile(0.5 + check_level(level) / 2.0, c.df) * np.sqrt(c.t)
-        return pd.DataFrame({"lower": c.qbar - half, "upper": c.qbar + half}, index=self._names)
+        lower, upper = self._transform.interval(c.qbar - half, c.qbar + half)
+        return pd.DataFrame({"lower": lower, "upper": upper}, index=self._names)
 
     def to_frame(self, level: float = 0.95, exponentiate: bool = False) -> pd.DataFrame:
         """Tidy table, one row per term (the columns of ``summary(pool(fit))`` in mice).
@@ -288,7 +309,9 @@ class PooledResult:
         exponentiate : bool, default=False
             Report ``exp(estimate)`` and the exp of the interval limits (odds,
             rate or hazard ratios). ``std_error``, ``statistic`` and ``p_value``
-            stay on the model (log) scale, as in mice.
+            stay on the model (log) scale, as in mice. With a non-identity
+            ``scale`` the estimate and interval are already back-transformed
+            and the other columns are on the inference scale.
 
         Returns
         -------
@@ -308,6 +331,12 @@ class PooledResult:
         ci = self.conf_int(level)
         est = self.estimate
         if exponentiate:
+            if not self._transform.is_identity:
+                raise ValueError(
+                    f"exponentiate=True needs estimates on the identity (log-ratio) scale; this "
+                    f"result was pooled on the {self.scale!r} scale and is already reported on "
+                    f"its original scale."
+                )
             est, ci = np.exp(est), np.exp(ci)
         return pd.DataFrame(
             {
@@ -370,7 +399,7 @@ class PooledResult:
     def __repr__(self) -> str:
         return (
             f"<PooledResult: {len(self._names)} terms, M={self.n_imputations}, "
-            f"dfcom={self._dfcom:g}>"
+            f"dfcom={self._dfcom:g}, scale={self.scale}>"
         )
 
     def __str__(self) -> str:
@@ -417,6 +446,8 @@ class Summary:
 
     def __str__(self) -> str:
         title = "Multiple imputation: Rubin's rules"
+        if not self.result._transform.is_identity:
+            title += f" (pooled on the {self.result.scale} scale; SE and t on that scale)"
         if self.exponentiate:
             title += " (estimate and interval exponentiated)"
         body = self._display_table().to_string(float_format=lambda v: f"{v:.4g}")

@@ -31,7 +31,6 @@ from scipy import stats
 
 from skmipool._fits import check_same_terms, collect_estimates, pool
 from skmipool._pool import pool_estimates, rubin_moments
-from skmipool._results import check_level, t_quantile
 
 __all__ = ["MITestResult", "combine_chi_square", "compare", "pool_r_squared"]
 
@@ -428,7 +427,8 @@ def pool_r_squared(fits: Sequence, adjusted: bool = False, level: float = 0.95) 
     tanh(z̄)². Unlike mice's ``pool.r.squared``, which uses 1.96 and squares
     the back-transformed limits (so a negative lower limit turns positive), the
     interval uses the t(df) quantile and the limits of R are clamped to [0, 1]
-    before squaring. A negative adjusted R² enters as -sqrt(|R²|) (mice >= 3.18).
+    before squaring. A negative adjusted R² enters as -sqrt(|R²|) (mice >= 3.18);
+    a negative pooled z is reported as R² = 0, the lower end of its range.
 
     Examples
     --------
@@ -449,19 +449,18 @@ def pool_r_squared(fits: Sequence, adjusted: bool = False, level: float = 0.95) 
             )
     r2 = np.array([f.rsquared_adj if adjusted else f.rsquared for f in fits], dtype=float)
     n = np.array([f.nobs for f in fits], dtype=float)
-    r = np.sign(r2) * np.sqrt(np.abs(r2))
-    z = np.arctanh(r)  # Fisher (1915) z; Harel (2009) eq. 3
-    pooled = pool_estimates(z, 1.0 / (n - 3.0), dfcom=None)
-    zbar = pooled.estimate.iloc[0]
-    half = t_quantile(0.5 + check_level(level) / 2.0, pooled.df.iloc[0]) * pooled.std_error.iloc[0]
-    lo, hi = np.clip(np.tanh([zbar - half, zbar + half]), 0.0, 1.0)
+    z = np.arctanh(np.sign(r2) * np.sqrt(np.abs(r2)))  # Fisher (1915) z; Harel (2009) eq. 3
     label = "adj R^2" if adjusted else "R^2"
+    pooled = pool_estimates(
+        z, 1.0 / (n - 3.0), names=[label], transform="r_squared", input_scale="inference"
+    )
+    ci = pooled.conf_int(level)
     return pd.DataFrame(
         {
-            "estimate": [np.tanh(zbar) ** 2],
-            "conf_low": [lo**2],
-            "conf_high": [hi**2],
-            "fmi": [pooled.fmi.iloc[0]],
+            "estimate": pooled.estimate,
+            "conf_low": ci["lower"],
+            "conf_high": ci["upper"],
+            "fmi": pooled.fmi,
         },
-        index=[label],
+        index=pd.Index([label]),
     )

@@ -1,0 +1,446 @@
+"""Plots of a multiple imputation: estimates per imputation, FMI, imputed values.
+
+matplotlib is an optional dependency (``pip install "skmipool[plot]"``); it is
+imported when a function is called, not when this module is imported. Every
+function draws on ``ax`` when given, otherwise on a new figure, and returns
+what it drew on.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from skmipool._results import PooledResult, check_level, how_many_imputations, t_quantile
+
+__all__ = ["plot_estimates", "plot_fmi", "plot_imputed"]
+
+# mice's colours: observed data blue, imputed data red
+_OBSERVED = "#006CC2"
+_IMPUTED = "#B61A51"
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError(
+            'skmipool.plotting needs matplotlib: pip install "skmipool[plot]" '
+            "(or pip install matplotlib)."
+        ) from exc
+    return plt
+
+
+def _as_result(result) -> PooledResult:
+    """A PooledResult from itself or from a fitted estimator's ``pooled_``."""
+    if isinstance(result, PooledResult):
+        return result
+    if hasattr(result, "get_params") and hasattr(result, "fit"):
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(result, "pooled_")
+        return result.pooled_
+    raise TypeError(
+        f"result must be a skmipool.PooledResult or a fitted MIPooledEstimator; got "
+        f"{type(result).__name__}."
+    )
+
+
+def _select_terms(result: PooledResult, terms) -> list[str]:
+    available = [str(t) for t in result.terms]
+    if terms is None:
+        return available
+    wanted = [terms] if isinstance(terms, str) else [str(t) for t in terms]
+    if not wanted:
+        raise ValueError(f"terms is empty; choose from {available} (or None for all).")
+    unknown = [t for t in wanted if t not in available]
+    if unknown:
+        raise ValueError(f"terms {unknown} are not in the result; its terms are {available}.")
+    return wanted
+
+
+def _panel_axes(plt, names: list[str], m: int, ax):
+    """One Axes per term: the given ones, or a new grid of up to two columns."""
+    n = len(names)
+    if ax is not None:
+        axes = np.ravel(np.asarray(ax, dtype=object))
+        if axes.size != n:
+            raise ValueError(
+                f"ax: got {axes.size} Axes for {n} terms; pass one Axes per term (in the "
+                f"order of terms) or select a single term, e.g. terms={names[0]!r}."
+            )
+        return axes
+    ncols = 1 if n == 1 else 2
+    nrows = -(-n // ncols)
+    height = 0.3 * (m + 1) + 1.2
+    fig, grid = plt.subplots(
+        nrows, ncols, figsize=(4.5 * ncols, height * nrows), squeeze=False, layout="constrained"
+    )
+    grid = grid.ravel()
+    for extra in grid[n:]:
+        fig.delaxes(extra)
+    return grid[:n]
+
+
+def plot_estimates(result, terms=None, level: float = 0.95, ax=None):
+    """Forest plot of the M completed-data estimates and the pooled estimate, per term.
+
+    Each term gets its own panel (terms are on different scales): one row per
+    imputation with its estimate and ``level`` interval, and a last row
+    "pooled" with Rubin's pooled estimate and its interval, drawn as a
+    diamond with a thick line. The dashed vertical line marks the pooled
+    estimate.
+
+    Parameters
+    ----------
+    result : PooledResult or fitted MIPooledEstimator
+        The pooled result (an estimator's ``pooled_`` is used).
+    terms : str or list of str, optional
+        Terms to plot, default all.
+    level : float, default=0.95
+        Confidence level of the intervals.
+    ax : matplotlib Axes or array-like of Axes, optional
+        One Axes per term plotted. Default: a new figure with a grid of
+        panels (two columns when there are several terms).
+
+    Returns
+    -------
+    matplotlib Axes or ndarray of Axes
+        A single Axes when one term is plotted, otherwise a 1-d array with one
+        Axes per term in the order of ``terms`` (matplotlib's ``squeeze``
+        convention).
+
+    Notes
+    -----
+    Completed-data intervals are ``estimate ± q sqrt(variance)`` with ``q``
+    the ``(1 + level) / 2`` quantile of t(dfcom) when the result's complete-data
+    df is finite and of the standard normal otherwise, i.e. the interval each
+    completed-data analysis would report. The pooled interval is
+    :meth:`PooledResult.conf_int`: t with Rubin's (dfcom infinite) or Barnard &
+    Rubin's (1999) df.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> import numpy as np
+    >>> from skmipool import pool_estimates
+    >>> from skmipool.plotting import plot_estimates
+    >>> res = pool_estimates(np.array([1.0, 1.2, 0.9]), np.array([0.04, 0.05, 0.04]), dfcom=30)
+    >>> ax = plot_estimates(res)
+    >>> [t.get_text() for t in ax.get_yticklabels()]
+    ['imputation 1', 'imputation 2', 'imputation 3', 'pooled']
+    >>> plt.close("all")
+    """
+    plt = _pyplot()
+    result = _as_result(result)
+    level = check_level(level)
+    names = _select_terms(result, terms)
+    m = result.n_imputations
+    estimates, variances = result.estimates, result.variances
+    dfcom = result.dfcom
+    q = float(t_quantile(0.5 + level / 2.0, dfcom))  # t(inf) is the normal
+    ci = result.conf_int(level)
+    pooled_est = result.estimate
+    completed_ref = f"t({dfcom:g})" if np.isfinite(dfcom) else "normal"
+
+    axes = _panel_axes(plt, names, m, ax)
+    rows = np.arange(m, dtype=float)
+    for panel, term in zip(axes, names, strict=True):
+        est = estimates[term].to_numpy()
+        half = q * np.sqrt(variances[term].to_numpy())
+        panel.errorbar(
+            est,
+            rows,
+            xerr=half,
+            fmt="o",
+            color="0.35",
+            markersize=4,
+            linewidth=1,
+            capsize=0,
+            label=f"imputations ({completed_ref} intervals)",
+        )
+        center = float(pooled_est[term])
+        lower, upper = float(ci.loc[term, "lower"]), float(ci.loc[term, "upper"])
+        panel.errorbar(
+            np.array([center]),
+            np.array([float(m)]),
+            xerr=np.array([[center - lower], [upper - center]]),
+            fmt="D",
+            color="C3",
+            markersize=8,
+            linewidth=2.5,
+            capsize=0,
+            label="pooled (Rubin's rules)",
+        )
+        panel.axvline(center, color="C3", linestyle="--", linewidth=0.8, zorder=0)
+        panel.axhline(m - 0.5, color="0.8", linewidth=0.8, zorder=0)
+        panel.set_yticks(np.arange(m + 1))
+        panel.set_yticklabels([f"imputation {i}" for i in range(1, m + 1)] + ["pooled"])
+        panel.set_ylim(m + 0.6, -0.6)  # imputation 1 on top, pooled at the bottom
+        panel.set_xlabel("estimate")
+        panel.set_title(f"{term} ({level:.0%} intervals)")
+    return axes[0] if len(axes) == 1 else axes
+
+
+def plot_fmi(result, ax=None):
+    """Fraction of missing information and relative increase in variance per term.
+
+    Grouped bars of FMI and RIV for every term; the title gives M and the
+    number of imputations recommended by von Hippel's (2020) rule for the
+    largest FMI (:func:`skmipool.how_many_imputations`).
+
+    Parameters
+    ----------
+    result : PooledResult or fitted MIPooledEstimator
+        The pooled result (an estimator's ``pooled_`` is used).
+    ax : matplotlib Axes, optional
+        Axes to draw on; default a new figure.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> import numpy as np
+    >>> from skmipool import pool_estimates
+    >>> from skmipool.plotting import plot_fmi
+    >>> res = pool_estimates(np.array([1.0, 1.2, 0.9]), np.array([0.04, 0.05, 0.04]), dfcom=30)
+    >>> ax = plot_fmi(res)
+    >>> ax.get_ylabel()
+    'FMI, RIV'
+    >>> plt.close("all")
+    """
+    plt = _pyplot()
+    result = _as_result(result)
+    names = [str(t) for t in result.terms]
+    fmi, riv = result.fmi.to_numpy(), result.riv.to_numpy()
+    m = result.n_imputations
+    recommended = how_many_imputations(np.nanmax(fmi), m)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(names) + 2.0), 3.5), layout="constrained")
+    x = np.arange(len(names))
+    width = 0.38
+    fmi_bars = ax.bar(x - width / 2, fmi, width, label="FMI", color="C0")
+    riv_bars = ax.bar(x + width / 2, riv, width, label="RIV", color="C1")
+    ax.bar_label(fmi_bars, fmt="%.2f", fontsize="small")
+    ax.bar_label(riv_bars, fmt="%.2f", fontsize="small")
+    ax.set_xticks(x)
+    ax.set_xticklabels(
+        names, rotation=30 if len(names) > 6 else 0, ha="right" if len(names) > 6 else "center"
+    )
+    ax.set_xlabel("term")
+    ax.set_ylabel("FMI, RIV")
+    ax.set_title(
+        f"Missing information (M = {m}); recommended M = {recommended}\n"
+        f"(von Hippel 2020, largest FMI {np.nanmax(fmi):.2f})"
+    )
+    ax.legend()
+    ax.margins(y=0.15)
+    return ax
+
+
+def _fit_columns(estimator) -> list[str]:
+    """Names of the columns given to fit: features (``x0``, ... for arrays), then outcome."""
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None:
+        names = [f"x{j}" for j in range(getattr(estimator, "n_features_in_", 0))]
+    return [str(c) for c in names] + [str(c) for c in getattr(estimator, "_target_columns", [])]
+
+
+def _observed_values(estimator, column, X, y, n_imputed: int) -> np.ndarray:
+    """The observed values of ``column`` in the data given to fit, checked against it."""
+    in_frame = isinstance(X, pd.DataFrame) and column in X.columns
+    if column in getattr(estimator, "_target_columns", []) and not in_frame:
+        if y is None:
+            raise ValueError(
+                f"column {column!r} is the outcome: pass its observed values as y=, or a "
+                f"DataFrame X that contains {column!r}."
+            )
+        values = y
+    elif X is None:
+        raise ValueError(
+            f"X is required: pass the data given to fit as X=, for the observed values of "
+            f"{column!r} (the estimator does not keep the data)."
+        )
+    elif isinstance(X, pd.DataFrame):
+        if not in_frame:
+            raise ValueError(
+                f"column {column!r} is not in X; pass the data given to fit (it must contain "
+                f"{column!r})."
+            )
+        values = X[column]
+    else:  # an array given to fit: its columns are named x0, x1, ...
+        arr = np.asarray(X, dtype=object)
+        j = int(column[1:]) if re.fullmatch(r"x\d+", str(column)) else -1
+        if arr.ndim != 2 or not 0 <= j < arr.shape[1]:
+            raise ValueError(
+                f"X has shape {arr.shape}, without a column {column!r}; pass the data given to fit."
+            )
+        values = arr[:, j]
+    values = pd.Series(np.asarray(values, dtype=object).ravel())
+    missing = values.isna().to_numpy()
+    if int(missing.sum()) != n_imputed:
+        raise ValueError(
+            f"column {column!r} has {int(missing.sum())} missing values in the data passed, "
+            f"but {n_imputed} were imputed in fit: pass the same data that was given to fit."
+        )
+    try:
+        return values[~missing].to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"column {column!r} is not numeric; plot_imputed draws numeric columns only."
+        ) from None
+
+
+def _density_line(ax, values, grid, **style):
+    """Gaussian KDE of ``values`` on ``grid``; a vertical line for < 2 distinct values."""
+    if np.unique(values).size < 2:
+        return ax.axvline(values[0], **style)
+    density = stats.gaussian_kde(values)(grid)
+    (line,) = ax.plot(grid, density, **style)
+    return line
+
+
+def plot_imputed(estimator, column, X=None, *, y=None, kind: str = "density", ax=None):
+    """Observed against imputed values of one column, per imputation.
+
+    The visual check of mice's ``densityplot`` and ``stripplot``: imputed
+    values (red) should look plausible next to the observed ones (blue). Under
+    MAR they may differ in distribution, but values far outside the observed
+    range or a density of a very different shape call the imputation model
+    into question.
+
+    Parameters
+    ----------
+    estimator : fitted MIPooledEstimator
+        Provides the imputed values of every column that had missing values.
+    column : str
+        Column name as in the data given to fit (``"x0"``, ``"x1"``, ... for an
+        array X); the outcome is named by ``y``'s name.
+    X : DataFrame or array-like, optional
+        The data given to fit, for the observed values (the estimator does not
+        keep the data). Required for a feature column; it may also be a
+        DataFrame that contains the outcome column.
+    y : array-like, optional
+        The outcome given to fit, when ``column`` is the outcome and X does not
+        contain it.
+    kind : {"density", "strip"}, default="density"
+        ``"density"``: Gaussian kernel density (:class:`scipy.stats.gaussian_kde`)
+        of the observed values (thick blue) and of each imputation's imputed
+        values (thin red); a set with fewer than two distinct values is drawn
+        as a vertical line at that value. ``"strip"``: jittered points at x = 0
+        (observed) and x = 1..M (each completed column: its observed values in
+        blue, imputed in red), as in mice's stripplot.
+    ax : matplotlib Axes, optional
+        Axes to draw on; default a new figure.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> from skmipool import MIPooledEstimator
+    >>> from skmipool.datasets import load_nhanes
+    >>> from skmipool.plotting import plot_imputed
+    >>> df = load_nhanes()
+    >>> X, y = df[["age", "bmi", "hyp"]], df["chl"]
+    >>> mi = MIPooledEstimator(n_imputations=2, random_state=0).fit(X, y)
+    >>> ax = plot_imputed(mi, "bmi", X)
+    >>> len(ax.get_lines())  # observed + one line per imputation
+    3
+    >>> ax = plot_imputed(mi, "chl", df, kind="strip")
+    >>> ax.get_xlabel()
+    'imputation (0 = observed)'
+    >>> plt.close("all")
+    """
+    if kind not in ("density", "strip"):
+        raise ValueError(f'kind must be "density" or "strip"; got {kind!r}.')
+    plt = _pyplot()
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator, "pooled_")
+    imputed_by_column = getattr(estimator, "_imputed_values", None)
+    if imputed_by_column is None:
+        raise TypeError(
+            f"estimator must be a fitted skmipool.MIPooledEstimator; got "
+            f"{type(estimator).__name__}."
+        )
+    if column not in imputed_by_column:
+        with_missing = [str(c) for c in imputed_by_column]
+        known = _fit_columns(estimator)
+        if str(column) not in known:
+            raise ValueError(
+                f"column {column!r} was not in the data given to fit; its columns are {known}."
+            )
+        raise ValueError(
+            f"column {column!r} had no missing values, so nothing was imputed; columns with "
+            f"imputed values: {with_missing}."
+        )
+    imputed = np.asarray(imputed_by_column[column], dtype=float)  # (M, n_missing)
+    m = imputed.shape[0]
+    observed = _observed_values(estimator, column, X, y, imputed.shape[1])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.5), layout="constrained")
+
+    if kind == "density":
+        everything = np.concatenate([observed, imputed.ravel()])
+        lo, hi = float(everything.min()), float(everything.max())
+        pad = 0.25 * (hi - lo) if hi > lo else 1.0
+        grid = np.linspace(lo - pad, hi + pad, 256)
+        _density_line(
+            ax,
+            observed,
+            grid,
+            color=_OBSERVED,
+            linewidth=2.5,
+            label=f"observed (n={observed.size})",
+        )
+        for i in range(m):
+            _density_line(
+                ax,
+                imputed[i],
+                grid,
+                color=_IMPUTED,
+                linewidth=1,
+                label=f"imputed (M={m}, n={imputed.shape[1]} each)" if i == 0 else "_nolegend_",
+            )
+        ax.set_xlabel(str(column))
+        ax.set_ylabel("density")
+    else:
+        rng = np.random.default_rng(0)  # fixed jitter: the same data give the same picture
+
+        def jitter(x, n):
+            return x + rng.uniform(-0.12, 0.12, size=n)
+
+        n_obs, n_mis = observed.size, imputed.shape[1]
+        obs_x = np.concatenate([jitter(i, n_obs) for i in range(m + 1)])
+        imp_x = np.concatenate([jitter(i, n_mis) for i in range(1, m + 1)])
+        ax.scatter(
+            obs_x,
+            np.tile(observed, m + 1),
+            s=14,
+            facecolors="none",
+            edgecolors=_OBSERVED,
+            label="observed",
+        )
+        ax.scatter(imp_x, imputed.ravel(), s=14, color=_IMPUTED, label="imputed")
+        ax.set_xticks(np.arange(m + 1))
+        ax.set_xticklabels([str(i) for i in range(m + 1)])
+        ax.set_xlabel("imputation (0 = observed)")
+        ax.set_ylabel(str(column))
+    ax.set_title(f"{column}: observed and imputed values")
+    ax.legend(fontsize="small")
+    return ax
