@@ -260,6 +260,12 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         ``"coef"``: intercept and coefficients with their covariance (see
         Notes). A callable ``estimand(estimator, X, y) -> skmipool.Estimate``
         computes anything else from each fitted estimator and completed data.
+    transform : None, str or (forward, inverse, derivative), default=None
+        Inference scale for estimands reported on their natural scale
+        ("log", "logit", "fisher_z", "cloglog"; see
+        :func:`skmipool.pool_estimates`): estimates move there by the delta
+        method, are pooled there and mapped back. Estimands from
+        :mod:`skmipool.estimands` choose their scale themselves.
     variance : {"auto", "bootstrap"}, default="auto"
         ``"auto"``: the adapter's analytic covariance. ``"bootstrap"``: a
         nonparametric bootstrap within each imputation (``n_bootstrap``
@@ -369,6 +375,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         "n_imputations": [Interval(Integral, 2, None, closed="left")],
         "imputation_bootstrap": [StrOptions({"auto"}), "boolean"],
         "estimand": [StrOptions({"coef"}), callable],
+        "transform": [None, str, tuple],
         "variance": [StrOptions({"auto", "bootstrap"})],
         "n_bootstrap": [Interval(Integral, 2, None, closed="left")],
         "dfcom": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither"), None],
@@ -386,6 +393,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         n_imputations=5,
         imputation_bootstrap="auto",
         estimand="coef",
+        transform=None,
         variance="auto",
         n_bootstrap=200,
         dfcom="auto",
@@ -399,6 +407,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         self.n_imputations = n_imputations
         self.imputation_bootstrap = imputation_bootstrap
         self.estimand = estimand
+        self.transform = transform
         self.variance = variance
         self.n_bootstrap = n_bootstrap
         self.dfcom = dfcom
@@ -614,7 +623,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         dfcom = self.dfcom
         if self.variance == "bootstrap" and isinstance(dfcom, str):
             dfcom = None  # the bootstrap has no small-sample df: large sample
-        self.pooled_ = pool([r[2] for r in results], dfcom=dfcom)
+        self.pooled_ = pool([r[2] for r in results], dfcom=dfcom, transform=self.transform)
         self._set_pooled_attributes()
         return self
 

@@ -215,5 +215,20 @@ r2_ref <- function(fit, adjusted) {
 tests$r_squared <- r2_ref(fit_lm, FALSE)
 tests$adj_r_squared <- r2_ref(fit_lm, TRUE)
 
+# Correlation of bmi and chl on the completed nhanes data, pooled on Fisher's z
+# (FIMD 5.2: z = atanh(r), variance 1 / (n - 3)), reported as r.
+cor_ref <- function(imp) {
+  z <- sapply(seq_len(imp$m), function(i) {
+    d <- complete(imp, i)
+    atanh(cor(d$bmi, d$chl))
+  })
+  n <- nrow(imp$data)
+  ps <- pool.scalar(z, rep(1 / (n - 3), length(z)))
+  half <- qt(0.975, ps$df) * sqrt(ps$t)
+  list(z = z, estimate = tanh(ps$qbar), conf_low = tanh(ps$qbar - half),
+       conf_high = tanh(ps$qbar + half), df = ps$df, fmi = ps$fmi, std_error = sqrt(ps$t))
+}
+tests$correlation_bmi_chl <- cor_ref(imp_nh)
+
 write_json_fixture(list(versions = versions, tests = tests), "pool_tests.json")
 cat("fixtures written to", out_dir, "\n")
