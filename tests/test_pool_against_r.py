@@ -209,3 +209,32 @@ def test_statsmodels_ols_with_dataframe_keeps_names():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pool(fits)  # no warning when dfcom is known and nobs agree
+
+
+@pytest.mark.parametrize("kind", ["WLS", "Probit", "Poisson", "GLM-Gamma"])
+def test_other_statsmodels_results(kind):
+    """WLS, Probit, discrete Poisson and GLM fits: estimates, covariances and n - p read."""
+    rng = np.random.default_rng(7)
+    fits = []
+    for _ in range(4):
+        X = sm.add_constant(pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)}))
+        eta = X.to_numpy() @ [0.2, 0.5, -0.3]
+        if kind == "WLS":
+            fit = sm.WLS(eta + rng.normal(size=60), X, weights=rng.uniform(0.5, 2, 60)).fit()
+        elif kind == "Probit":
+            fit = sm.Probit((rng.random(60) < 0.5 + 0.3 * np.tanh(eta)).astype(float), X).fit(
+                disp=0
+            )
+        elif kind == "Poisson":
+            fit = sm.Poisson(rng.poisson(np.exp(eta)), X).fit(disp=0)
+        else:
+            y = rng.gamma(2.0, np.exp(eta) / 2.0)
+            fit = sm.GLM(y, X, family=sm.families.Gamma(sm.families.links.Log())).fit()
+        fits.append(fit)
+    res = pool(fits)
+    assert list(res.terms) == ["const", "a", "b"]
+    assert res.dfcom == 57
+    q = np.stack([f.params.to_numpy() for f in fits])
+    u = np.stack([f.cov_params().to_numpy() for f in fits])
+    ref = pool_estimates(q, u, dfcom=57, names=["const", "a", "b"])
+    pd.testing.assert_frame_equal(res.to_frame(), ref.to_frame())
