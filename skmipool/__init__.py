@@ -8,6 +8,7 @@ The numerical core (:func:`pool_estimates`, :func:`pool`) reproduces R's
 from skmipool._estimator import (
     DeterministicImputationWarning,
     ImputationError,
+    InconsistentVersionWarning,
     MIPooledEstimator,
 )
 from skmipool._fits import Estimate, as_estimate, pool, register_adapter
@@ -23,6 +24,7 @@ __all__ = [
     "DeterministicImputationWarning",
     "Estimate",
     "ImputationError",
+    "InconsistentVersionWarning",
     "MIPooledEstimator",
     "MITestResult",
     "PooledResult",

@@ -130,11 +130,30 @@ def _logistic_regression(est, X, y) -> Estimate:
     Z = _design(est, X)
     _check_full_rank(Z, names)
     beta = _params(est)
-    prob = 1.0 / (1.0 + np.exp(-(Z @ beta)))
+    eta = Z @ beta
+    _check_separation(eta, np.asarray(y) == est.classes_[1])
+    prob = 1.0 / (1.0 + np.exp(-eta))
     w = prob * (1.0 - prob)  # binomial variance; logit link: dmu/deta = V(mu)
     cov = _inverse_information(Z.T @ (Z * w[:, None]), names, "Fisher")
     n, p = Z.shape
     return Estimate(beta, cov, names=names, dfcom=float(n - p), nobs=n)
+
+
+def _check_separation(eta: np.ndarray, positive: np.ndarray) -> None:
+    """Refuse (quasi-)complete separation: the MLE is infinite, so no SE exists.
+
+    Complete separation: a linear predictor that orders every positive above
+    every negative (Albert & Anderson 1984). Quasi-complete: fitted
+    probabilities of exactly 0 or 1 (|eta| > 30) for some rows.
+    """
+    complete = positive.any() and (~positive).any() and eta[positive].min() > eta[~positive].max()
+    if complete or np.any(np.abs(eta) > 30):
+        raise ValueError(
+            "perfect separation: the features predict the outcome (almost) perfectly, so the "
+            "maximum-likelihood coefficients are infinite and their standard errors undefined. "
+            "Drop or combine the separating features, or use a penalized model with "
+            'variance="bootstrap" (Firth-type penalties are the usual remedy).'
+        )
 
 
 def _tweedie_power(est) -> float:

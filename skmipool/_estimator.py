@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 import warnings
 from collections import defaultdict
 from numbers import Integral, Real
@@ -30,7 +31,12 @@ from sklearn.utils.validation import (
 from skmipool._adapters import coef_estimate, coef_names, has_coef_adapter, no_standard_error
 from skmipool._fits import Estimate, pool
 
-__all__ = ["DeterministicImputationWarning", "ImputationError", "MIPooledEstimator"]
+__all__ = [
+    "DeterministicImputationWarning",
+    "ImputationError",
+    "InconsistentVersionWarning",
+    "MIPooledEstimator",
+]
 
 _TARGET = "__skmipool_target__"
 
@@ -41,6 +47,16 @@ class ImputationError(ValueError):
     The message names the imputation and the stage; ``__cause__`` is the
     original exception.
     """
+
+
+class InconsistentVersionWarning(UserWarning):
+    """A pickled estimator is loaded with another skmipool version than it was saved with."""
+
+
+def _version() -> str:
+    from skmipool import __version__
+
+    return __version__
 
 
 class DeterministicImputationWarning(UserWarning):
@@ -172,7 +188,8 @@ def _impute_and_fit(m, imputer, estimator, data, n_x, spec, seed):
             if col in spec["missing"]
         }
     messages = [(w.category, str(w.message)) for w in caught]
-    return imp, est, estimate, imputed, messages
+    kept = completed if spec["keep"] else None
+    return imp, est, estimate, imputed, messages, kept
 
 
 def _column(completed, data, j):
@@ -212,6 +229,27 @@ def _estimand(est, X, y, spec, seed) -> Estimate:
             f"the estimand callable must return a skmipool.Estimate; got {type(result).__name__}."
         )
     return result
+
+
+# ----------------------------------------------------------------- progress
+
+
+def _progress(results, total: int, verbose: int):
+    """Yield results, showing progress over the imputations on stderr when verbose."""
+    if not verbose:
+        yield from results
+        return
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        tqdm = None
+    if tqdm is not None:
+        yield from tqdm(results, total=total, desc="imputations", file=sys.stderr)
+        return
+    for done, result in enumerate(results, start=1):
+        print(f"\rimputations: {done}/{total}", end="", file=sys.stderr, flush=True)
+        yield result
+    print(file=sys.stderr)
 
 
 # ----------------------------------------------------------------- estimator
@@ -260,7 +298,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         ``"coef"``: intercept and coefficients with their covariance (see
         Notes). A callable ``estimand(estimator, X, y) -> skmipool.Estimate``
         computes anything else from each fitted estimator and completed data.
-    transform : None, str or (forward, inverse, derivative), default=None
+    scale : None, str or (forward, inverse, derivative), default=None
         Inference scale for estimands reported on their natural scale
         ("log", "logit", "fisher_z", "cloglog"; see
         :func:`skmipool.pool_estimates`): estimates move there by the delta
@@ -288,7 +326,14 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         Number of imputation/analysis pairs run in parallel by joblib; the
         active joblib backend decides where. Results do not depend on it.
     verbose : int, default=0
-        Verbosity of joblib's progress messages.
+        0: silent. 1: a progress bar over the imputations on stderr (tqdm when
+        installed, a plain counter otherwise). Higher values also pass
+        ``verbose`` to joblib.
+    keep_imputations : bool, default=False
+        Keep the M completed datasets in ``imputations_``. Off by default:
+        ``fit`` keeps the fitted imputers and estimators and the imputed cells,
+        not M copies of the data, so its peak memory stays near one completed
+        copy per worker plus the models.
 
     Attributes
     ----------
@@ -326,6 +371,9 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         The M fitted estimators.
     imputers_ : list of transformers
         The M fitted imputers.
+    imputations_ : list of DataFrame or ndarray
+        The M completed datasets (X, and the outcome when it was imputed);
+        only with ``keep_imputations=True``.
     classes_ : ndarray
         Class labels (classifiers only).
     n_features_in_ : int
@@ -375,7 +423,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         "n_imputations": [Interval(Integral, 2, None, closed="left")],
         "imputation_bootstrap": [StrOptions({"auto"}), "boolean"],
         "estimand": [StrOptions({"coef"}), callable],
-        "transform": [None, str, tuple],
+        "scale": [None, str, tuple],
         "variance": [StrOptions({"auto", "bootstrap"})],
         "n_bootstrap": [Interval(Integral, 2, None, closed="left")],
         "dfcom": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither"), None],
@@ -383,6 +431,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
+        "keep_imputations": ["boolean"],
     }
 
     def __init__(
@@ -393,7 +442,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         n_imputations=5,
         imputation_bootstrap="auto",
         estimand="coef",
-        transform=None,
+        scale=None,
         variance="auto",
         n_bootstrap=200,
         dfcom="auto",
@@ -401,13 +450,14 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         random_state=None,
         n_jobs=None,
         verbose=0,
+        keep_imputations=False,
     ):
         self.estimator = estimator
         self.imputer = imputer
         self.n_imputations = n_imputations
         self.imputation_bootstrap = imputation_bootstrap
         self.estimand = estimand
-        self.transform = transform
+        self.scale = scale
         self.variance = variance
         self.n_bootstrap = n_bootstrap
         self.dfcom = dfcom
@@ -415,6 +465,25 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.keep_imputations = keep_imputations
+
+    # ------------------------------------------------------------- pickling
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_skmipool_version"] = _version()
+        return state
+
+    def __setstate__(self, state):
+        saved = state.pop("_skmipool_version", "unknown")
+        if saved != _version():
+            warnings.warn(
+                f"this MIPooledEstimator was pickled with skmipool {saved} and is loaded with "
+                f"skmipool {_version()}; results may differ or break. Refit it with this "
+                f"version, or install skmipool {saved} to use it.",
+                InconsistentVersionWarning,
+                stacklevel=2,
+            )
+        super().__setstate__(state)
 
     # ------------------------------------------------------------- helpers
     def _base_estimator(self):
@@ -477,6 +546,13 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             raise ValueError(
                 f"columns {[str(c) for c in all_missing]} of X are entirely missing: there is "
                 f"nothing to impute them from. Drop them before fitting."
+            )
+        numeric = frame.select_dtypes(include=["number", "bool"])
+        constant = [str(c) for c in numeric.columns if numeric[c].nunique(dropna=True) == 1]
+        if constant and self.estimand == "coef":
+            raise ValueError(
+                f"columns {constant} of X are constant: their coefficients are not identified "
+                f"(collinear with the intercept). Drop them before fitting."
             )
         if isinstance(X, pd.DataFrame) and _is_numeric_only_imputer(imputer):
             other = X.columns[~X.dtypes.map(pd.api.types.is_numeric_dtype)]
@@ -603,18 +679,30 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             "n_bootstrap": self.n_bootstrap,
             "missing": missing,
             "bootstrap": uses_imputation_bootstrap(imputer, self.imputation_bootstrap),
+            "keep": self.keep_imputations,
         }
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_imputations)
-        results = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
+        tasks = (
             delayed(_impute_and_fit)(m + 1, imputer, estimator, data, n_x, spec, int(seeds[m]))
             for m in range(self.n_imputations)
         )
+        parallel = Parallel(
+            n_jobs=self.n_jobs, verbose=max(self.verbose - 1, 0), return_as="generator"
+        )
+        results = list(_progress(parallel(tasks), self.n_imputations, self.verbose))
         for r in results:
             if isinstance(r, _Failure):
                 r.raise_()
         self.imputers_ = [r[0] for r in results]
         self.estimators_ = [r[1] for r in results]
+        if self.keep_imputations:
+            self.imputations_ = [
+                pd.DataFrame(r[5], columns=data.columns, index=data.index)
+                if not isinstance(r[5], pd.DataFrame)
+                else r[5]
+                for r in results
+            ]
         self._imputed_values = {col: np.stack([r[3][col] for r in results]) for col in missing}
         self._target_columns = target_cols
         self._reissue_warnings([r[4] for r in results])
@@ -623,7 +711,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         dfcom = self.dfcom
         if self.variance == "bootstrap" and isinstance(dfcom, str):
             dfcom = None  # the bootstrap has no small-sample df: large sample
-        self.pooled_ = pool([r[2] for r in results], dfcom=dfcom, transform=self.transform)
+        self.pooled_ = pool([r[2] for r in results], dfcom=dfcom, transform=self.scale)
         self._set_pooled_attributes()
         return self
 

@@ -315,13 +315,13 @@ def test_scalar_estimand_on_logit_scale(logit_fits):
     assert mi.std_error_.iloc[0] == pytest.approx(np.sqrt(1 / (len(y) * p * (1 - p))))
 
 
-def test_estimator_transform_parameter(logit_fits):
+def test_estimator_scale_parameter(logit_fits):
     X, y = logit_fits
 
     def share(est, Xc, yc):
         return Estimate([float(np.mean(Xc["x1"] > 0))], [[0.25 / len(Xc)]], names=["share"])
 
-    mi = MIPooledEstimator(estimand=share, transform="logit", n_imputations=3, random_state=0)
+    mi = MIPooledEstimator(estimand=share, scale="logit", n_imputations=3, random_state=0)
     with pytest.warns(UserWarning, match="large sample"):
         mi.fit(X, y)
     assert mi.pooled_.scale == "logit"

@@ -92,6 +92,13 @@ def nhanes():
 
 
 @pytest.fixture(scope="module")
+def binary():
+    """A binary outcome with overlap (no separation) and 30% missing in x1."""
+    X, y = _mar_data(n=150, seed=8, frac=0.3)
+    return X, (y > y.median()).map({True: "high", False: "low"})
+
+
+@pytest.fixture(scope="module")
 def fitted(nhanes):
     X, y = nhanes
     return MIPooledEstimator(n_imputations=5, random_state=1).fit(X, y)
@@ -164,15 +171,15 @@ def _documented_attributes(cls):
     return set(re.findall(r"^    (\w+) :", section, flags=re.M))
 
 
-def test_attributes_docstring_in_step_with_code(nhanes, fitted):
+def test_attributes_docstring_in_step_with_code(nhanes, fitted, binary):
     X, y = nhanes
     documented = _documented_attributes(MIPooledEstimator)
     public = {a for a in vars(fitted) if a.endswith("_") and not a.startswith("_")}
     clf = MIPooledEstimator(LogisticRegression(C=np.inf), n_imputations=2, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clf.fit(X, (y.fillna(y.mean()) > 190).astype(int))
+    clf.fit(*binary)
     public |= {a for a in vars(clf) if a.endswith("_") and not a.startswith("_")}
+    kept = MIPooledEstimator(n_imputations=2, keep_imputations=True, random_state=0).fit(X, y)
+    public |= {a for a in vars(kept) if a.endswith("_") and not a.startswith("_")}
     assert public == documented
 
 
@@ -338,18 +345,28 @@ def test_callable_estimand(nhanes):
         MIPooledEstimator(estimand=not_an_estimate, n_imputations=2).fit(X, y)
 
 
-def test_binary_classifier(nhanes):
-    X, y = nhanes
-    yb = (y.fillna(y.mean()) > 190).map({True: "high", False: "low"})
+def test_binary_classifier(binary):
+    X, yb = binary
     mi = MIPooledEstimator(LogisticRegression(C=np.inf), n_imputations=3, random_state=0)
     mi.fit(X, yb)
     assert list(mi.classes_) == ["high", "low"]
-    assert mi.coef_.shape == (1, 3) and mi.intercept_.shape == (1,)
+    assert mi.coef_.shape == (1, 2) and mi.intercept_.shape == (1,)
     proba = mi.predict_proba(X)
-    assert proba.shape == (25, 2)
+    assert proba.shape == (150, 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     assert set(mi.predict(X)) <= {"high", "low"}
-    assert 0 <= mi.score(X.dropna(), yb[X.notna().all(axis=1)]) <= 1
+    keep = X.notna().all(axis=1)
+    assert 0.6 <= mi.score(X[keep], yb[keep]) <= 1
+
+
+def test_perfect_separation_is_refused():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x1": rng.normal(size=60), "x2": rng.normal(size=60)})
+    y = (X["x1"] > 0).astype(int)
+    X.loc[:5, "x2"] = np.nan
+    with pytest.raises(ImputationError, match="perfect separation") as info:
+        MIPooledEstimator(LogisticRegression(C=np.inf), n_imputations=2, random_state=0).fit(X, y)
+    assert "imputation 1" in str(info.value)
 
 
 # ---------------------------------------------------------- predictions
