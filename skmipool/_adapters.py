@@ -23,7 +23,9 @@ __all__ = [
     "NoStandardErrorError",
     "coef_estimate",
     "coef_names",
+    "design_matrix",
     "has_coef_adapter",
+    "link_of",
     "no_standard_error",
 ]
 
@@ -192,7 +194,8 @@ def _glm_regression(est, X, y) -> Estimate:
     return Estimate(beta, cov, names=names, dfcom=float(n - p), nobs=n)
 
 
-def _adapter_for(estimator):
+def _sklearn_glm(estimator):
+    """(adapter, link) for the scikit-learn linear models skmipool reads, else None."""
     from sklearn.linear_model import (
         GammaRegressor,
         LinearRegression,
@@ -202,14 +205,56 @@ def _adapter_for(estimator):
     )
 
     if isinstance(estimator, LinearRegression):
-        return _linear_regression
+        return _linear_regression, "identity"
     if isinstance(estimator, LogisticRegression):
-        return _logistic_regression
-    if isinstance(estimator, PoissonRegressor | GammaRegressor | TweedieRegressor):
-        return _glm_regression
+        return _logistic_regression, "logit"
+    if isinstance(estimator, PoissonRegressor | GammaRegressor):
+        return _glm_regression, "log"
+    if isinstance(estimator, TweedieRegressor):
+        if estimator.link == "auto":
+            return _glm_regression, "identity" if estimator.power <= 0 else "log"
+        return _glm_regression, estimator.link
+    return None
+
+
+def _adapter_for(estimator):
+    known = _sklearn_glm(estimator)
+    if known is not None:
+        return known[0]
     if callable(getattr(estimator, "get_estimate", None)):
         return lambda est, X, y: est.get_estimate()
     return None
+
+
+def link_of(estimator) -> str:
+    """Name of the estimator's link function: "identity", "logit" or "log".
+
+    Read from a ``link_`` attribute when the estimator has one, else from the
+    scikit-learn class (LinearRegression: identity; LogisticRegression:
+    logit; Poisson/Gamma: log; Tweedie: its ``link``).
+    """
+    own = getattr(estimator, "link_", None)
+    if isinstance(own, str):
+        return own
+    known = _sklearn_glm(estimator)
+    if known is None:
+        raise TypeError(
+            f"the link function of {type(estimator).__name__} is unknown; give the estimator a "
+            f'link_ attribute ("identity", "logit" or "log").'
+        )
+    return known[1]
+
+
+def design_matrix(estimator, X) -> np.ndarray:
+    """Design matrix of X for the estimator's coefficients (intercept first).
+
+    An estimator with a ``design_matrix(X)`` method (e.g. a formula model)
+    builds its own.
+    """
+    own = getattr(estimator, "design_matrix", None)
+    if callable(own):
+        return np.asarray(own(X), dtype=float)
+    return _design(estimator, X)
 
 
 def has_coef_adapter(estimator) -> bool:

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from skmipool._adapters import coef_estimate
+from skmipool._adapters import coef_estimate, design_matrix, link_of
 from skmipool._fits import Estimate
 from skmipool._scales import get_transform
 
@@ -55,40 +55,6 @@ __all__ = [
 # ---------------------------------------------------------------- links
 
 
-def link_of(estimator) -> str:
-    """Name of the estimator's link function: "identity", "logit" or "log".
-
-    Read from a ``link_`` attribute when the estimator has one, else from the
-    scikit-learn class (LinearRegression: identity; LogisticRegression:
-    logit; Poisson/Gamma: log; Tweedie: its ``link``).
-    """
-    own = getattr(estimator, "link_", None)
-    if isinstance(own, str):
-        return own
-    from sklearn.linear_model import (
-        GammaRegressor,
-        LinearRegression,
-        LogisticRegression,
-        PoissonRegressor,
-        TweedieRegressor,
-    )
-
-    if isinstance(estimator, LinearRegression):
-        return "identity"
-    if isinstance(estimator, LogisticRegression):
-        return "logit"
-    if isinstance(estimator, PoissonRegressor | GammaRegressor):
-        return "log"
-    if isinstance(estimator, TweedieRegressor):
-        if estimator.link == "auto":
-            return "identity" if estimator.power <= 0 else "log"
-        return estimator.link
-    raise TypeError(
-        f"the link function of {type(estimator).__name__} is unknown; give the estimator a "
-        f'link_ attribute ("identity", "logit" or "log").'
-    )
-
-
 def _mean_derivatives(link: str, eta: np.ndarray):
     """First and second derivatives of the inverse link h at eta."""
     if link == "identity":
@@ -101,17 +67,6 @@ def _mean_derivatives(link: str, eta: np.ndarray):
         mu = np.exp(eta)
         return mu, mu
     raise ValueError(f"unsupported link {link!r}; use identity, logit or log.")
-
-
-def _design(estimator, X) -> np.ndarray:
-    """Design matrix of X for the estimator's coefficients (intercept first)."""
-    own = getattr(estimator, "design_matrix", None)
-    if callable(own):
-        return np.asarray(own(X), dtype=float)
-    Z = np.asarray(X, dtype=float)
-    if getattr(estimator, "fit_intercept", False):
-        Z = np.column_stack([np.ones(Z.shape[0]), Z])
-    return Z
 
 
 def _check_complete(X, what: str) -> None:
@@ -144,7 +99,7 @@ class Predictions:
 
     def __call__(self, estimator, X, y) -> Estimate:
         fit = coef_estimate(estimator, X, y)
-        Z = _design(estimator, self.X_at)
+        Z = design_matrix(estimator, self.X_at)
         eta = Z @ fit.estimate  # linear predictor
         cov = Z @ fit.covariance @ Z.T  # delta method: Var(Z beta) = Z V Z'
         link = link_of(estimator)
@@ -207,7 +162,7 @@ class MarginalEffect:
     def __call__(self, estimator, X, y) -> Estimate:
         fit = coef_estimate(estimator, X, y)
         rows = X if self.at is None else self.at
-        Z = _design(estimator, rows)
+        Z = design_matrix(estimator, rows)
         beta, cov = fit.estimate, fit.covariance
         d1, d2 = _mean_derivatives(link_of(estimator), Z @ beta)
         names = list(fit.names)
