@@ -20,6 +20,18 @@ from skmipool._tests import MITestResult, combine_chi_square, compare, pool_r_sq
 
 __version__ = "0.1.0"
 
+_SUBMODULES = ("datasets", "estimands", "impute", "models", "plotting")
+
+
+def __getattr__(name):
+    # skmipool.models, skmipool.plotting, ... load on first use (matplotlib stays optional)
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"skmipool.{name}")
+    raise AttributeError(f"module 'skmipool' has no attribute {name!r}")
+
+
 __all__ = [
     "DeterministicImputationWarning",
     "Estimate",

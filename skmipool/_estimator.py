@@ -341,8 +341,10 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         Pooled coefficients, with the inner estimator's ``coef_`` shape (only
         for ``estimand="coef"``).
     intercept_ : float or ndarray
-        Pooled intercept (0.0 without one), shaped like the inner estimator's
-        (only for ``estimand="coef"``).
+        Pooled intercept (0.0 with ``fit_intercept=False``), shaped like the
+        inner estimator's (only for ``estimand="coef"`` and an inner estimator
+        with an ``intercept_``; a formula model keeps its intercept in
+        ``coef_``).
     pooled_ : PooledResult
         The pooled result: estimates, SEs, df, intervals, tests.
     terms_ : pandas.Index
@@ -627,7 +629,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y):
+    def fit(self, X, y=None):
         """Impute M times, fit the estimator on each completed dataset and pool.
 
         Parameters
@@ -774,7 +776,9 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             has_icpt = bool(getattr(inner, "fit_intercept", False))
             n_icpt = int(np.prod(icpt_shape)) if has_icpt else 0
             self.coef_ = values[n_icpt:].reshape(np.shape(inner.coef_))
-            if not has_icpt:
+            if not hasattr(inner, "intercept_"):
+                pass  # e.g. a formula model: the intercept is a term of coef_
+            elif not has_icpt:
                 self.intercept_ = np.zeros(icpt_shape) if icpt_shape else 0.0
             elif icpt_shape:
                 self.intercept_ = values[:n_icpt].reshape(icpt_shape)

@@ -1,0 +1,486 @@
+"""FormulaModel: an R-style formula on one DataFrame, fitted with statsmodels' formula API.
+
+``MIPooledEstimator(FormulaModel("chl ~ age + bmi")).fit(df)`` reads like R's
+``pool(with(mice(df), lm(chl ~ age + bmi)))``: the outcome is a column of the
+DataFrame, so the whole frame, outcome included, is imputed and each completed
+copy is handed to the formula.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import warnings
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from statsmodels.discrete.discrete_model import BinaryModel
+from statsmodels.duration.hazard_regression import PHReg
+from statsmodels.tools import sm_exceptions
+
+from skmipool.models._cox import _as_event, cox_dfcom, fit_phreg
+from skmipool.models._design import FittedModelMixin, cluster_codes
+from skmipool.models._glm import fit_glm_at_optimum, resolve_family
+
+__all__ = ["FormulaModel"]
+
+_MODELS = ("ols", "logit", "poisson", "glm", "cox")
+_SURV = re.compile(r"^\s*Surv\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)\s*$")
+_SPECIAL = re.compile(r"^(cluster|strata)\((.*)\)$")
+_NAME = re.compile(r"^\s*([A-Za-z_.][\w.]*)\s*$")
+
+
+def _split_terms(rhs: str) -> list[str]:
+    """Split a right-hand side at the ``+`` signs outside parentheses."""
+    terms, depth, current = [], 0, []
+    for ch in rhs:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "+" and depth == 0:
+            terms.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+    terms.append("".join(current).strip())
+    return [t for t in terms if t]
+
+
+def _parse(formula: str, kind: str):
+    """(lhs, rhs without specials, {"cluster": col, "strata": col}) of a formula."""
+    if formula.count("~") != 1:
+        raise ValueError(
+            f"formula {formula!r} must have exactly one '~' separating the outcome from the "
+            f"predictors, e.g. 'chl ~ age + bmi'."
+        )
+    lhs, rhs = (part.strip() for part in formula.split("~"))
+    if not lhs:
+        raise ValueError(f"formula {formula!r} has no outcome on the left of '~'.")
+    special, kept = {}, []
+    for term in _split_terms(rhs):
+        m = _SPECIAL.match(term.replace(" ", ""))
+        if m is None:
+            kept.append(term)
+            continue
+        role, arg = m.groups()
+        if kind != "cox":
+            raise ValueError(
+                f"the term {term!r} is Cox-formula syntax (as in R's coxph). For model="
+                f"{kind!r} pass cluster=<column> with cov_type='cluster' instead."
+            )
+        if "," in arg or not _NAME.match(arg):
+            raise ValueError(
+                f"{role}() takes a single column name in formula {formula!r}; got {arg!r}. "
+                f"Combine the columns into one first."
+            )
+        if role in special:
+            raise ValueError(f"formula {formula!r} has more than one {role}() term.")
+        special[role] = arg
+    if not kept:
+        raise ValueError(f"formula {formula!r} has no predictors on the right of '~'.")
+    return lhs, " + ".join(kept), special
+
+
+def _columns_in(formula: str, columns) -> list[str]:
+    return [
+        c
+        for c in columns
+        if re.search(rf"(?<![\w.]){re.escape(str(c))}(?![\w.])", formula) is not None
+    ]
+
+
+class FormulaModel(FittedModelMixin, BaseEstimator):
+    """A statsmodels model from an R-style formula, fitted on one DataFrame.
+
+    The outcome is a column of the frame, so ``fit`` takes no y and
+    ``MIPooledEstimator(FormulaModel(...)).fit(df)`` imputes the whole frame
+    (outcome included, as mice does) and fits the formula on each completed
+    copy. Term names come from the formula (statsmodels' formula API):
+    ``Intercept``, ``age[T.40-59]`` for the levels of a categorical column,
+    ``np.log(bmi)``, ``age:bmi``, ...
+
+    Parameters
+    ----------
+    formula : str
+        ``"chl ~ age + bmi"``. For ``model="cox"`` the outcome is written as in
+        R's survival package, ``"Surv(time, status) ~ age + t5"``, and the
+        right-hand side may hold one ``cluster(cid)`` term (cluster-robust
+        covariance, as R's ``coxph``) and one ``strata(g)`` term.
+    model : {"ols", "logit", "poisson", "glm", "cox"} or statsmodels model class, default="ols"
+        ``"ols"``: least squares (R's ``lm``). ``"logit"``: binomial GLM with
+        logit link (R's ``glm(family = binomial)``); a two-level text, boolean
+        or categorical outcome models the second level (R's factor rule).
+        ``"poisson"``: Poisson GLM. ``"glm"``: GLM of ``family``. ``"cox"``:
+        Cox model (see :class:`CoxPHRegressor`). A statsmodels class with
+        ``from_formula`` (e.g. ``sm.Probit``, ``sm.NegativeBinomial``) is
+        fitted as ``cls.from_formula(formula, df).fit(**fit_kwargs)``.
+    family : str or statsmodels family, default=None
+        For ``model="glm"`` (required) or a GLM class: ``"gaussian"``,
+        ``"binomial"``, ``"poisson"``, ``"gamma"``, ``"inverse_gaussian"`` or a
+        family instance.
+    cov_type : str, default="nonrobust"
+        ``"nonrobust"`` (model-based), ``"HC0"``-``"HC3"`` (OLS; GLMs:
+        ``"HC0"``), ``"cluster"`` (with ``cluster``), and for Cox
+        ``"robust"`` (R's ``coxph(robust = TRUE)``). A ``cluster()`` term in a
+        Cox formula implies ``"cluster"``.
+    cluster : str, default=None
+        Column of the frame with the cluster ids for ``cov_type="cluster"``.
+    strata : str, default=None
+        Cox only: column of the frame with stratum labels (or a ``strata()``
+        term in the formula).
+    ties : {"efron", "breslow"}, default="efron"
+        Cox only: handling of tied event times (Efron: R's default).
+    fit_kwargs : dict, default=None
+        Extra arguments to the statsmodels ``fit`` call of a model class.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_terms,)
+        All estimates, the intercept included when the formula has one.
+    params_ : pandas.Series
+        ``coef_`` labelled with the formula's term names.
+    cov_ : pandas.DataFrame
+        Covariance of ``params_``.
+    std_error_ : pandas.Series
+        Standard errors.
+    nobs_ : int
+        Number of observations.
+    dfcom_ : float or None
+        Complete-data df: the residual df n - p (Cox: ``max(events - p, 1)``);
+        None when the model has none (then pooling assumes a large sample).
+    loglike_ : float or None
+        Log-likelihood (Cox: log partial likelihood) at the estimates.
+    classes_ : ndarray of shape (2,)
+        The outcome's levels when a binomial outcome was coded (second =
+        modelled); absent otherwise.
+    results_ : statsmodels results
+        The statsmodels fit.
+    n_features_in_ : int
+        Number of columns of the frame seen in fit.
+    feature_names_in_ : ndarray of str
+        Column names of the frame seen in fit.
+
+    Examples
+    --------
+    >>> from skmipool import MIPooledEstimator
+    >>> from skmipool.datasets import load_nhanes
+    >>> from skmipool.models import FormulaModel
+    >>> df = load_nhanes()
+    >>> mi = MIPooledEstimator(FormulaModel("chl ~ age + bmi"), random_state=1).fit(df)
+    >>> list(mi.terms_)
+    ['Intercept', 'age', 'bmi']
+    >>> fm = FormulaModel("Surv(time, status) ~ age + t5 + cluster(id)", model="cox")
+    >>> from skmipool.datasets import load_stanford2
+    >>> list(fm.fit(load_stanford2().dropna()).params_.index)
+    ['age', 't5']
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "formula": [str],
+        "model": [StrOptions(set(_MODELS)), type],
+        "family": [str, sm.families.Family, None],
+        "cov_type": [StrOptions({"nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster", "robust"})],
+        "cluster": [str, None],
+        "strata": [str, None],
+        "ties": [StrOptions({"efron", "breslow"})],
+        "fit_kwargs": [dict, None],
+    }
+
+    def __init__(
+        self,
+        formula,
+        model="ols",
+        *,
+        family=None,
+        cov_type="nonrobust",
+        cluster=None,
+        strata=None,
+        ties="efron",
+        fit_kwargs=None,
+    ):
+        self.formula = formula
+        self.model = model
+        self.family = family
+        self.cov_type = cov_type
+        self.cluster = cluster
+        self.strata = strata
+        self.ties = ties
+        self.fit_kwargs = fit_kwargs
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False  # the outcome is a column of X
+        return tags
+
+    def _kind(self) -> str:
+        if isinstance(self.model, str):
+            return self.model
+        if isinstance(self.model, type) and issubclass(self.model, PHReg):
+            return "cox"
+        if not hasattr(self.model, "from_formula"):
+            raise TypeError(
+                f"model={self.model!r} has no from_formula method; pass one of {list(_MODELS)} "
+                f"or a statsmodels model class such as statsmodels.api.Probit."
+            )
+        return "class"
+
+    # ----------------------------------------------------------------- fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the formula on the DataFrame X (the outcome is one of its columns).
+
+        Parameters
+        ----------
+        X : DataFrame
+            All variables of the formula (and the cluster/strata columns). No
+            missing values in the columns the formula uses.
+        y : None
+            Not used: the formula names the outcome.
+
+        Returns
+        -------
+        self : FormulaModel
+        """
+        if y is not None:
+            raise ValueError(
+                f"FormulaModel reads the outcome from the formula {self.formula!r}: call "
+                f"fit(df) with the outcome as a column of df, and no y."
+            )
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError(
+                f"FormulaModel needs a pandas DataFrame with the formula's columns; got "
+                f"{type(X).__name__}."
+            )
+        validate_data(self, X, reset=True, skip_check_array=True)
+        kind = self._kind()
+        if self.fit_kwargs and kind != "class":
+            raise ValueError(
+                f"fit_kwargs is passed to the fit of a statsmodels model class; model="
+                f"{self.model!r} is fitted by skmipool. Pass e.g. model=statsmodels.api.GLM."
+            )
+        lhs, rhs, special = _parse(self.formula, kind)
+        cluster, strata = self._special_columns(special, X, kind)
+        cov_type = "cluster" if "cluster" in special else self.cov_type
+        self._check_cov_type(kind, cov_type, cluster)
+        self._check_complete(X, [cluster, strata])
+        if kind == "cox":
+            self._fit_cox(X, lhs, rhs, cluster, strata, cov_type)
+        else:
+            self._fit_regression(X, kind, lhs, rhs, cluster, cov_type)
+        return self
+
+    def _special_columns(self, special, X, kind):
+        cluster = special.get("cluster", None)
+        strata = special.get("strata", None)
+        for role, from_param in (("cluster", self.cluster), ("strata", self.strata)):
+            if from_param is not None and role in special:
+                raise ValueError(
+                    f"{role} is given twice: {role}={from_param!r} and a {role}() term in the "
+                    f"formula. Keep one."
+                )
+        cluster = cluster if cluster is not None else self.cluster
+        strata = strata if strata is not None else self.strata
+        if strata is not None and kind != "cox":
+            raise ValueError(f"strata is for Cox models only; model={self.model!r}.")
+        for role, col in (("cluster", cluster), ("strata", strata)):
+            if col is not None and col not in X.columns:
+                raise ValueError(
+                    f"the {role} column {col!r} is not in the DataFrame; its columns are "
+                    f"{list(X.columns)}."
+                )
+        return cluster, strata
+
+    def _check_cov_type(self, kind, cov_type, cluster):
+        allowed = {
+            "ols": {"nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster"},
+            "cox": {"nonrobust", "robust", "cluster"},
+            "class": {"nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster"},
+        }.get(kind, {"nonrobust", "HC0", "cluster"})
+        if cov_type not in allowed:
+            raise ValueError(
+                f"cov_type={cov_type!r} is not available for model={self.model!r}; choose one "
+                f"of {sorted(allowed)}."
+            )
+        if cov_type == "cluster" and cluster is None:
+            raise ValueError(
+                'cov_type="cluster" needs the cluster ids: set cluster=<column name>'
+                + (" or add a cluster(<column>) term to the formula." if kind == "cox" else ".")
+            )
+        if cluster is not None and cov_type != "cluster":
+            raise ValueError(
+                f"cluster={cluster!r} is set but cov_type={cov_type!r}. Set cov_type='cluster' "
+                f"for cluster-robust standard errors, or drop cluster."
+            )
+
+    def _check_complete(self, X, extra):
+        used = _columns_in(self.formula, X.columns) + [c for c in extra if c is not None]
+        missing = [str(c) for c in dict.fromkeys(used) if X[c].isna().any()]
+        if missing:
+            raise ValueError(
+                f"columns {missing} used by the formula have missing values (NaN); the model "
+                f"needs complete data. Impute first: MIPooledEstimator(FormulaModel(...)).fit(df)."
+            )
+
+    def _binary_outcome(self, X, lhs):
+        """R's rule for a factor outcome of a binomial GLM: model the second level."""
+        m = _NAME.match(lhs)
+        if m is None or m.group(1) not in X.columns:
+            return X
+        col = X[m.group(1)]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            return X
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            present = set(col.dropna())
+            levels = [c for c in col.cat.categories if c in present]
+        else:
+            levels = sorted(pd.unique(col.dropna()))
+        if len(levels) != 2:
+            raise ValueError(
+                f"the outcome {lhs!r} of a binomial model needs two levels; it has "
+                f"{len(levels)}: {[str(v) for v in levels]}."
+            )
+        self.classes_ = np.asarray(levels, dtype=object)
+        data = X.copy()
+        data[m.group(1)] = (col == levels[1]).astype(np.float64)
+        return data
+
+    def _fit_regression(self, X, kind, lhs, rhs, cluster, cov_type):
+        formula = f"{lhs} ~ {rhs}"
+        family = None
+        if kind in ("logit", "poisson"):
+            family = sm.families.Binomial() if kind == "logit" else sm.families.Poisson()
+        elif kind == "glm":
+            if self.family is None:
+                raise ValueError('model="glm" needs family=, e.g. family="gamma".')
+            family = resolve_family(self.family)
+        elif self.family is not None:
+            family = resolve_family(self.family)
+        if isinstance(family, sm.families.Binomial) or (
+            kind == "class" and issubclass(self.model, BinaryModel)
+        ):
+            X = self._binary_outcome(X, lhs)
+        cov_kwds = None
+        if cov_type == "cluster":
+            cov_kwds = {"groups": cluster_codes(X[cluster].to_numpy()), "use_correction": True}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=sm_exceptions.ConvergenceWarning)
+            if kind == "ols":
+                res = smf.ols(formula, X, missing="raise").fit(cov_type=cov_type, cov_kwds=cov_kwds)
+            elif kind in ("logit", "poisson", "glm"):
+                model = smf.glm(formula, X, family=family, missing="raise")
+                res, _ = fit_glm_at_optimum(model, 1e-12, 100, cov_type, cov_kwds)
+            else:
+                res = self._fit_class(formula, X, family, cov_type, cov_kwds)
+        converged = getattr(res, "converged", None)
+        if converged is None and getattr(res, "mle_retvals", None):
+            converged = res.mle_retvals.get("converged", True)
+        if converged is False:
+            warnings.warn(
+                f"the fit of {self.formula!r} did not converge; estimates and standard errors "
+                f"may be inaccurate.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        df_resid = getattr(res, "df_resid", None)
+        dfcom = float(df_resid) if df_resid is not None and float(df_resid) > 0 else None
+        self._set_fitted(
+            res,
+            [str(n) for n in res.model.exog_names],
+            np.asarray(res.cov_params()),
+            dfcom,
+            int(res.nobs),
+            getattr(res, "llf", None),
+            intercept=None,
+        )
+
+    def _fit_class(self, formula, X, family, cov_type, cov_kwds):
+        kwargs = {"family": family} if family is not None else {}
+        model = self.model.from_formula(formula, X, missing="raise", **kwargs)
+        fit_kwargs = dict(self.fit_kwargs or {})
+        params = inspect.signature(model.fit).parameters
+        if "disp" in params and "disp" not in fit_kwargs:
+            fit_kwargs["disp"] = 0
+        if cov_type != "nonrobust":
+            fit_kwargs.setdefault("cov_type", cov_type)
+            if cov_kwds is not None:
+                fit_kwargs.setdefault("cov_kwds", cov_kwds)
+        return model.fit(**fit_kwargs)
+
+    def _fit_cox(self, X, lhs, rhs, cluster, strata, cov_type):
+        m = _SURV.match(lhs)
+        if m is None:
+            raise ValueError(
+                f"a Cox formula needs the outcome as Surv(time, event), e.g. "
+                f"'Surv(time, status) ~ age + t5'; got {lhs!r} on the left of '~'."
+            )
+        time_col, event_col = m.groups()
+        for col in (time_col, event_col):
+            if col not in X.columns:
+                raise ValueError(
+                    f"Surv({time_col}, {event_col}): column {col!r} is not in the DataFrame; "
+                    f"its columns are {list(X.columns)}."
+                )
+        event = _as_event(X[event_col].to_numpy(), f"(column {event_col!r})")
+        if not event.any():
+            raise ValueError(f"column {event_col!r} has no events: the Cox model has no estimate.")
+        strata_values = None if strata is None else X[strata].to_numpy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=sm_exceptions.ValueWarning)
+            model = PHReg.from_formula(
+                f"{time_col} ~ {rhs}",
+                X,
+                status=event.astype(np.float64),
+                ties=self.ties,
+                strata=None if strata is None else cluster_codes(strata_values),
+                missing="raise",
+            )
+        groups = {
+            "nonrobust": None,
+            "robust": np.arange(X.shape[0]),
+            "cluster": None if cluster is None else X[cluster].to_numpy(),
+        }[cov_type]
+        results, _ = fit_phreg(model, groups, strata_values)
+        names = [str(n) for n in model.exog_names]
+        self._set_fitted(
+            results,
+            names,
+            results.cov_params(),
+            cox_dfcom(int(event.sum()), len(names)),
+            X.shape[0],
+            results.llf,
+            intercept=None,
+        )
+
+    # ------------------------------------------------------------- predict
+    def predict(self, X):
+        """Predictions of the statsmodels fit on new data.
+
+        OLS: fitted values; GLMs: mean response (a probability for logit);
+        Cox: the linear predictor x'b (not centred).
+
+        Parameters
+        ----------
+        X : DataFrame
+            The columns the formula's right-hand side uses (the outcome and
+            other columns may be absent).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self, "results_")
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError(f"FormulaModel.predict needs a DataFrame; got {type(X).__name__}.")
+        # no column check against fit: the formula picks its columns, the outcome may be absent
+        if isinstance(self.results_.model, PHReg):
+            pred = self.results_.predict(exog=X, transform=True, pred_type="lhr")
+            return np.asarray(pred.predicted_values, dtype=float)
+        return np.asarray(self.results_.predict(X), dtype=float)

@@ -1,0 +1,148 @@
+"""The skmipool command: main job, fit subcommand, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skmipool.__main__ import main
+
+DATA = "skmipool/datasets/data"
+
+
+def test_main_job_runs_as_a_module():
+    out = subprocess.run(
+        [sys.executable, "-m", "skmipool", "-m", "5"], capture_output=True, text=True, check=True
+    )
+    assert "chl ~ age + bmi + hyp by OLS, M = 5 imputations" in out.stdout
+    assert "Recommended M (von Hippel 2020)" in out.stdout
+    assert out.stderr == ""
+
+
+def test_fit_prints_the_pooled_table(capsys):
+    assert (
+        main(
+            ["fit", f"{DATA}/nhanes.csv", "--formula", "chl ~ age + bmi", "-m", "4", "--seed", "3"]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "nhanes.csv: 25 rows, 27 missing cells" in out
+    for term in ("Intercept", "age", "bmi"):
+        assert term in out
+
+
+def test_fit_json_matches_the_estimator(capsys):
+    from skmipool import MIPooledEstimator
+    from skmipool.datasets import load_nhanes
+    from skmipool.models import FormulaModel
+
+    assert (
+        main(
+            [
+                "fit",
+                f"{DATA}/nhanes.csv",
+                "--formula",
+                "chl ~ age + bmi",
+                "-m",
+                "4",
+                "--seed",
+                "3",
+                "--json",
+                "--level",
+                "0.9",
+            ]
+        )
+        == 0
+    )
+    payload = json.loads(capsys.readouterr().out)
+    mi = MIPooledEstimator(FormulaModel("chl ~ age + bmi"), n_imputations=4, random_state=3).fit(
+        load_nhanes(), None
+    )
+    ref = mi.pooled_.to_frame(level=0.9)
+    got = pd.DataFrame(payload["terms"]).set_index("term")
+    np.testing.assert_allclose(got["estimate"], ref["estimate"], rtol=1e-12)
+    np.testing.assert_allclose(got["conf_low"], ref["conf_low"], rtol=1e-12)
+    assert payload["dfcom"] == 22 and payload["n_imputations"] == 4
+
+
+def test_fit_cox_exponentiated(capsys):
+    assert (
+        main(
+            [
+                "fit",
+                f"{DATA}/stanford2.csv",
+                "--formula",
+                "Surv(time, status) ~ age + t5",
+                "--model",
+                "cox",
+                "-m",
+                "3",
+                "--exponentiate",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "estimate and interval exponentiated" in out and "t5" in out
+
+
+def test_fit_logit(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=200), "z": rng.normal(size=200)})
+    df["y"] = (rng.random(200) < 1 / (1 + np.exp(-df["x"]))).astype(int)
+    df.loc[:30, "z"] = np.nan
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    assert (
+        main(["fit", str(path), "--formula", "y ~ x + z", "--model", "logit", "-m", "3", "--json"])
+        == 0
+    )
+    terms = {t["term"]: t for t in json.loads(capsys.readouterr().out)["terms"]}
+    assert 0.5 < terms["x"]["estimate"] < 1.6
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["fit", "missing.csv", "--formula", "y ~ x"], "no such file: missing.csv"),
+        (
+            ["fit", f"{DATA}/nhanes.csv", "--formula", "chl ~ age + zz"],
+            "unknown column(s) ['zz'] in the formula",
+        ),
+        (
+            ["fit", f"{DATA}/nhanes2.csv", "--formula", "chl ~ bmi"],
+            "column(s) ['age', 'hyp'] are not numeric",
+        ),
+        (["fit", f"{DATA}/nhanes.csv", "--formula", "chl age"], 'the formula needs a "~"'),
+        (
+            ["fit", f"{DATA}/nhanes.csv", "--formula", "chl ~ age", "--level", "95"],
+            "--level must lie between 0 and 1",
+        ),
+        (
+            ["fit", f"{DATA}/nhanes.csv", "--formula", "chl ~ age", "-m", "1"],
+            "-m must be at least 2",
+        ),
+    ],
+)
+def test_bad_input_is_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skmipool: error: ")
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_console_script_error_exit_code():
+    out = subprocess.run(
+        [sys.executable, "-m", "skmipool", "fit", "nope.csv", "--formula", "y ~ x"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip() == "skmipool: error: no such file: nope.csv"
