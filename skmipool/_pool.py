@@ -79,8 +79,8 @@ def barnard_rubin_df(m: int, lambda_, dfcom=None) -> np.ndarray:
     """
     lam = np.asarray(lambda_, dtype=float)
     dfcom = _check_dfcom(dfcom)
-    with np.errstate(divide="ignore"):
-        df_old = (m - 1) / lam**2  # Rubin (1987) eq. 3.1.6; inf where B = 0
+    with np.errstate(divide="ignore", over="ignore"):
+        df_old = (m - 1) / lam**2  # Rubin (1987) eq. 3.1.6; inf where B = 0 (or B ~ 1e-150)
     if np.isinf(dfcom):
         return df_old
     df_obs = (dfcom + 1.0) / (dfcom + 3.0) * dfcom * (1.0 - lam)  # B&R (1999) eq. 4

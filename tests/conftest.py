@@ -1,11 +1,19 @@
 """Shared helpers: reading the R fixtures written by tests/r/make_fixtures.R."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import settings
+
+# CI must not depend on luck: property tests draw the same examples every run there
+# (HYPOTHESIS_PROFILE=dev gives fresh random examples locally).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("dev", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RTOL = 1e-8  # the project's bar: R mice 3.15 / mitml to 1e-8 relative

@@ -1,5 +1,7 @@
 """Property tests of Rubin's rules (hypothesis)."""
 
+import os
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,7 +27,7 @@ def _frame(res):
     return res.to_frame().to_numpy()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 200)), deadline=None)
 @given(imputations(), st.randoms(use_true_random=False))
 def test_permuting_imputations_changes_nothing(data, rnd):
     q, u, dfcom = data
@@ -36,7 +38,7 @@ def test_permuting_imputations_changes_nothing(data, rnd):
     np.testing.assert_allclose(_frame(a), _frame(b), rtol=1e-9, atol=1e-12)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 200)), deadline=None)
 @given(imputations())
 def test_identical_imputations_give_zero_between_variance(data):
     q, u, dfcom = data
@@ -49,7 +51,7 @@ def test_identical_imputations_give_zero_between_variance(data):
         np.testing.assert_allclose(res.df.to_numpy(), dfcom * (dfcom + 1) / (dfcom + 3))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 200)), deadline=None)
 @given(imputations(), st.floats(-100, 100).filter(lambda c: abs(c) > 1e-2))
 def test_scaling_estimates_scales_se_only(data, c):
     q, u, dfcom = data
@@ -62,7 +64,7 @@ def test_scaling_estimates_scales_se_only(data, c):
     np.testing.assert_allclose(b.p_value, a.p_value, rtol=1e-6, atol=1e-12)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 200)), deadline=None)
 @given(imputations(), st.floats(1.0, 1e3), st.floats(1.0, 1e3))
 def test_df_rises_with_dfcom(data, d1, d2):
     q, u, _ = data
