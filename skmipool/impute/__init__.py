@@ -1,0 +1,11 @@
+"""Imputers for multiple imputation.
+
+:class:`ChainedImputer` imputes by chained equations with parameters drawn
+from their posterior (R's ``mice``: ``pmm``, ``norm``, ``logreg``,
+``polyreg``), keeps categorical and boolean columns as such, and drops into
+:class:`skmipool.MIPooledEstimator` and scikit-learn pipelines.
+"""
+
+from skmipool.impute._chained import ChainedImputer
+
+__all__ = ["ChainedImputer"]

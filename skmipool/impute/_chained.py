@@ -1,0 +1,633 @@
+"""ChainedImputer: multiple imputation by chained equations (mice) as a scikit-learn transformer.
+
+The models (norm, pmm, logreg, polyreg) live in :mod:`skmipool.impute._models`,
+the dtype handling in :mod:`skmipool.impute._columns`; this module holds the
+chain and the scikit-learn plumbing.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from skmipool.impute._columns import ColumnSpec, decode_column, encode_column, learn_spec
+from skmipool.impute._models import LogitModel, NormModel, PmmModel
+from skmipool.impute._workspace import Workspace
+
+__all__ = ["ChainedImputer"]
+
+METHODS = ("pmm", "norm", "logreg", "polyreg")
+VISIT_SEQUENCES = ("roman", "arabic", "monotone", "revmonotone")
+MAX_LEVELS = 50  # mice's maxcat: a numeric column imputed as categories has at most 50 values
+
+
+def _generator(random_state: np.random.RandomState) -> np.random.Generator:
+    """A NumPy Generator seeded from the estimator's RandomState (fast normal draws)."""
+    return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max, size=4))
+
+
+class ChainedImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Multiple imputation by chained equations, with parameters drawn from their posterior.
+
+    Each incomplete column is imputed in turn from the others by its own
+    model, and the sweep over the columns is repeated ``max_iter`` times
+    (fully conditional specification; van Buuren & Groothuis-Oudshoorn 2011,
+    R's ``mice``). Every model draws its parameters from their posterior
+    before it imputes, so the M completed datasets from M seeds differ as a
+    proper imputation requires (Rubin 1987), unlike
+    ``IterativeImputer(sample_posterior=True)``, which adds noise around point
+    estimates. Categorical and boolean columns of a DataFrame are imputed as
+    categories and returned with their dtype.
+
+    Parameters
+    ----------
+    method : {"pmm", "norm", "logreg", "polyreg"}, dict or None, default=None
+        Imputation model per column:
+
+        - ``"pmm"``: predictive mean matching (FIMD 3.4): a parameter draw,
+          then the observed value of one of ``donors`` observed rows with
+          the closest predictions. Imputations stay within the observed values.
+        - ``"norm"``: Bayesian linear regression, sigma and beta drawn from
+          their posterior (FIMD Algorithm 3.1).
+        - ``"logreg"``: logistic regression with a parameter draw, for
+          columns with two levels.
+        - ``"polyreg"``: multinomial logistic regression with a parameter
+          draw, for unordered categories.
+
+        None: ``"pmm"`` for numeric columns, ``"logreg"`` for boolean and
+        two-level categorical columns, ``"polyreg"`` for categorical columns
+        with more levels. A string sets the method of every numeric column
+        (categorical columns keep their default). A dict maps column names
+        (or, for arrays, positions) to methods; other columns keep their
+        default. ``"logreg"`` and ``"polyreg"`` also accept numeric columns
+        with two (respectively at most 50) distinct values, imputed as those
+        values.
+    predictor_matrix : DataFrame, dict, array-like of shape (n_features, n_features) or None, \
+default=None
+        Which columns predict which: row i says which columns enter the model
+        of column i. None: every other column (mice's ``make.predictorMatrix``).
+        A DataFrame or a 0/1 array is indexed by target (rows) and predictor
+        (columns); a dict maps a target column to a list of its predictors
+        (other targets keep all columns). The diagonal is ignored. Categorical
+        predictors enter as dummy codes.
+    visit_sequence : {"roman", "arabic", "monotone", "revmonotone"} or list, default="roman"
+        Order in which each sweep visits the incomplete columns: left to
+        right, right to left, by increasing or decreasing number of missing
+        values (mice's names), or an explicit list of columns that names
+        every incomplete column (complete columns in it are skipped; a column
+        may appear twice).
+    max_iter : int, default=10
+        Number of sweeps of the chain. There is no stopping rule: judge
+        convergence from ``trace_`` (``keep_trace=True``).
+    donors : int, default=5
+        Size of the donor pool of ``"pmm"`` (mice's ``donors``).
+    sample_posterior : bool, default=True
+        Draw parameters and imputations from their posterior (the proper
+        imputation described above). False imputes deterministically:
+        starting values are means and modes, ``norm`` imputes the fitted
+        mean, ``pmm`` the nearest donor, ``logreg``/``polyreg`` the most
+        probable level. Such single imputations are improper: they understate
+        the variance and are meant for point predictions only.
+    ridge : float, default=1e-5
+        Ridge penalty of the linear models, as a fraction of the diagonal of
+        X'X (mice's ``ridge``); it keeps near-collinear regressions solvable.
+    keep_trace : bool, default=False
+        Keep the mean and standard deviation of the imputed values of each
+        column after each sweep in ``trace_``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the starting values and every draw. ``MIPooledEstimator`` gives
+        each of its M clones its own integer seed.
+
+    Attributes
+    ----------
+    methods_ : dict
+        Column name -> method used (all columns; those complete at fit are
+        modelled with it when they are missing in ``transform``).
+    predictor_matrix_ : pandas.DataFrame
+        Boolean predictor matrix used: rows are targets, columns predictors.
+    visit_sequence_ : list
+        Names of the incomplete columns in the order of one sweep.
+    n_iter_ : int
+        Number of sweeps run (``max_iter``).
+    trace_ : pandas.DataFrame
+        Only with ``keep_trace=True``: one row per sweep (index ``iteration``),
+        columns ``("mean", column)`` and ``("sd", column)`` of the imputed
+        cells of each incomplete column (category codes 0..K-1 for
+        categorical columns). ``trace_["mean"].plot()`` draws the chains.
+    random_state_ : RandomState instance
+        The random state used by ``fit`` and advanced by every ``transform``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of str
+        Feature names seen during fit (DataFrame input with string column
+        names only).
+
+    See Also
+    --------
+    skmipool.MIPooledEstimator : Imputes M times with clones of this imputer, fits and pools.
+    sklearn.impute.IterativeImputer : Chained regressions without parameter draws.
+
+    Notes
+    -----
+    Algorithm (van Buuren 2018, FIMD section 4.5.2): missing cells start as
+    random draws from the observed values of their column; then each sweep
+    fits every incomplete column's model to its observed rows, using the
+    current completed values of its predictors, draws the parameters and
+    imputes the missing rows. Predictors that are constant or collinear in
+    the observed rows are left out of that model (mice's ``remove.lindep``).
+
+    ``logreg`` and ``polyreg`` are one model (multinomial logit; logistic for
+    two levels) fitted by Newton-Raphson under a weakly informative normal
+    prior, sd 4 logits per standard deviation of each predictor, which keeps
+    the estimates finite under perfect prediction and carries about the
+    information of mice's augmentation (White, Daniel & Royston 2010); the
+    coefficients are drawn from the normal approximation of their posterior.
+    Ordered categories are imputed as unordered ones (mice would use ``polr``).
+
+    ``pmm`` keeps imputations within the observed values, but where the
+    observed values are sparse (the tail that a strong MAR mechanism empties)
+    its donor pool reaches toward the centre. In the MAR simulation of the
+    tests (n = 200, 35% of x1 missing, rising with y) this biases the slope of
+    x1 by about -0.4 standard errors and the 95% intervals cover 0.91 of the
+    time, as with R mice's ``pmm`` on the same data (0.916); ``norm`` covers
+    0.94 there (mice: 0.94). Prefer ``norm`` for roughly normal columns in such
+    designs; ``donors=1`` removes the bias at the cost of more variable matches.
+
+    ``fit_transform`` returns the completed data of the last sweep.
+    ``transform`` imputes the missing cells of new data with the parameters
+    drawn in the last sweep (for ``pmm``, the donors and their predictions of
+    the last sweep) plus fresh draws: starting values are drawn from the
+    completed training data, and rows with several missing cells are
+    completed by ``max_iter`` sweeps with those parameters. A column complete
+    at fit that is missing in ``transform`` is modelled then, with a
+    parameter draw, from the completed training data, which the fitted
+    imputer keeps (n_samples x n_features floats). Observed cells are never
+    changed. Each call advances ``random_state_``.
+
+    Array input is numeric and returns a float array; DataFrame input
+    returns a DataFrame with the same index, columns and dtypes (imputed
+    integer columns come back as float if ``norm`` made them non-integer).
+
+    References
+    ----------
+    Rubin, D. B. (1987). *Multiple Imputation for Nonresponse in Surveys*. Wiley.
+    van Buuren, S. and Groothuis-Oudshoorn, K. (2011). mice: Multivariate
+    Imputation by Chained Equations in R. *Journal of Statistical Software* 45(3).
+    van Buuren, S. (2018). *Flexible Imputation of Missing Data*, 2nd ed. (FIMD).
+    White, I. R., Daniel, R. and Royston, P. (2010). Avoiding bias due to
+    perfect prediction in multiple imputation of incomplete categorical
+    variables. *Computational Statistics & Data Analysis* 54, 2267-2275.
+
+    Examples
+    --------
+    >>> from skmipool.datasets import load_nhanes2
+    >>> from skmipool.impute import ChainedImputer
+    >>> df = load_nhanes2()  # age and hyp are categories
+    >>> imp = ChainedImputer(random_state=0)
+    >>> completed = imp.fit_transform(df)
+    >>> int(completed.isna().sum().sum())
+    0
+    >>> completed.dtypes.equals(df.dtypes)
+    True
+    >>> imp.methods_
+    {'age': 'polyreg', 'bmi': 'pmm', 'hyp': 'logreg', 'chl': 'pmm'}
+
+    Multiple imputation and pooling in one step:
+
+    >>> from skmipool import MIPooledEstimator
+    >>> from skmipool.datasets import load_nhanes
+    >>> df = load_nhanes()
+    >>> mi = MIPooledEstimator(imputer=ChainedImputer(), n_imputations=5, random_state=0)
+    >>> mi = mi.fit(df[["age", "bmi", "hyp"]], df["chl"])
+    >>> list(mi.terms_)
+    ['intercept', 'age', 'bmi', 'hyp']
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "method": [StrOptions(set(METHODS)), dict, None],
+        "predictor_matrix": ["array-like", dict, None],
+        "visit_sequence": [StrOptions(set(VISIT_SEQUENCES)), list, tuple],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "donors": [Interval(Integral, 1, None, closed="left")],
+        "sample_posterior": ["boolean"],
+        "ridge": [Interval(Real, 0, None, closed="left")],
+        "keep_trace": ["boolean"],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        method=None,
+        *,
+        predictor_matrix=None,
+        visit_sequence="roman",
+        max_iter=10,
+        donors=5,
+        sample_posterior=True,
+        ridge=1e-5,
+        keep_trace=False,
+        random_state=None,
+    ):
+        self.method = method
+        self.predictor_matrix = predictor_matrix
+        self.visit_sequence = visit_sequence
+        self.max_iter = max_iter
+        self.donors = donors
+        self.sample_posterior = sample_posterior
+        self.ridge = ridge
+        self.keep_trace = keep_trace
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Run the chain on X and keep the last sweep's parameters.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Data with missing values as NaN (None/NA in object, string,
+            category and nullable columns). Arrays must be numeric.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ChainedImputer
+        """
+        self._fit(X)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, X, y=None):
+        """Run the chain on X and return the completed data of its last sweep.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Data with missing values.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        DataFrame or ndarray of shape (n_samples, n_features)
+            X completed: a DataFrame with X's index, columns and dtypes for
+            DataFrame input, a float array otherwise.
+        """
+        data, values, missing = self._fit(X)
+        return self._output(data, values, missing)
+
+    def _fit(self, X):
+        data = self._validate_input(X, reset=True)
+        if isinstance(data, pd.DataFrame):
+            self._names = list(data.columns)
+            self._specs = [learn_spec(c, data.iloc[:, j]) for j, c in enumerate(self._names)]
+        else:
+            self._names = [f"x{j}" for j in range(data.shape[1])]
+            self._specs = [ColumnSpec(c, "numeric") for c in self._names]
+        self._positions = {c: j for j, c in enumerate(self._names)}
+        values = self._encode(data)
+        missing = np.isnan(values)
+        empty = [str(c) for c, m in zip(self._names, missing.all(axis=0), strict=True) if m]
+        if empty:
+            raise ValueError(
+                f"columns {empty} are entirely missing: there is nothing to impute them from. "
+                f"Drop them before imputing."
+            )
+        methods = self._resolve_methods(values, missing)
+        predictors = self._resolve_predictor_matrix()
+        visit = self._resolve_visit_sequence(missing)
+        self._starts = np.cumsum([0] + [s.width for s in self._specs])[:-1]
+        self._design_cols = [self._design_columns(predictors[j]) for j in range(len(self._specs))]
+
+        self.random_state_ = check_random_state(self.random_state)
+        rng = _generator(self.random_state_)
+        draw = self.sample_posterior
+        incomplete = list(dict.fromkeys(visit))
+        rows = {j: (np.flatnonzero(~missing[:, j]), np.flatnonzero(missing[:, j])) for j in visit}
+        observed = {j: values[rows[j][0], j] for j in incomplete}
+        # design offsets: the observed means of numeric columns (precision of the moments)
+        self._offsets = np.array(
+            [
+                np.nanmean(values[:, j]) if s.kind == "numeric" else 0.0
+                for j, s in enumerate(self._specs)
+            ]
+        )
+        for j in incomplete:  # starting values (mice: sample(y[ry], nmis, replace = TRUE))
+            values[rows[j][1], j] = self._start(observed[j], j, rows[j][1].size, rng)
+        work = Workspace(values, self._specs, self._offsets)
+        models = {j: self._model(methods[j], j, observed[j]) for j in incomplete}
+
+        trace = np.full((2, self.max_iter, len(incomplete)), np.nan)
+        for it in range(self.max_iter):
+            for j in visit:
+                obs, mis = rows[j]
+                column = work.column(j, obs, mis, self._design_cols[j], observed[j])
+                models[j].fit(column, rng, draw)
+                work.update(j, mis, models[j].impute(column.X_mis, rng, draw))
+            if self.keep_trace:
+                for i, j in enumerate(incomplete):
+                    trace[:, it, i] = _mean_sd(values[rows[j][1], j])
+
+        self.methods_ = dict(zip(self._names, methods, strict=True))
+        self.predictor_matrix_ = pd.DataFrame(predictors, index=self._names, columns=self._names)
+        self.visit_sequence_ = [self._names[j] for j in visit]
+        self.n_iter_ = self.max_iter
+        if self.keep_trace:
+            columns = pd.MultiIndex.from_product(
+                [["mean", "sd"], [self._names[j] for j in incomplete]],
+                names=["statistic", "column"],
+            )
+            index = pd.RangeIndex(1, self.max_iter + 1, name="iteration")
+            self.trace_ = pd.DataFrame(
+                np.concatenate([trace[0], trace[1]], axis=1), index=index, columns=columns
+            )
+        self._methods = methods
+        self._models = models
+        self._completed = values.copy()  # models complete-at-fit columns in transform
+        return data, values, missing
+
+    # ------------------------------------------------------------ transform
+
+    def transform(self, X):
+        """Impute the missing cells of X with the fitted parameters plus fresh draws.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Data with the columns seen in fit; missing values as in fit.
+
+        Returns
+        -------
+        DataFrame or ndarray of shape (n_samples, n_features)
+            X completed (see Notes of the class): a DataFrame with X's index,
+            columns and dtypes for DataFrame input, a float array otherwise.
+        """
+        check_is_fitted(self)
+        data = self._validate_input(X, reset=False)
+        values = self._encode(data)
+        missing = np.isnan(values)
+        seen = [self._positions[c] for c in self.visit_sequence_]
+        todo = [
+            j for j in dict.fromkeys(seen + list(range(values.shape[1]))) if missing[:, j].any()
+        ]
+        if not todo:
+            return self._output(data, values, missing)
+        rng = _generator(self.random_state_)
+        draw = self.sample_posterior
+        models = {j: self._models.get(j) for j in todo}
+        if any(m is None for m in models.values()):
+            train = Workspace(self._completed.copy(), self._specs, self._offsets)
+            everything, nothing = np.arange(self._completed.shape[0]), np.arange(0)
+            for j, m in models.items():
+                if m is None:  # complete at fit: model it now from the completed training data
+                    y = self._completed[:, j]
+                    column = train.column(j, everything, nothing, self._design_cols[j], y)
+                    models[j] = self._model(self._methods[j], j, y).fit(column, rng, draw)
+        rows = {j: np.flatnonzero(missing[:, j]) for j in todo}
+        for j in todo:
+            values[rows[j], j] = self._start(self._completed[:, j], j, rows[j].size, rng)
+        work = Workspace(values, self._specs, self._offsets, moments=False)
+        # one sweep is exact when no row lacks more than one cell
+        sweeps = 1 if missing.sum(axis=1).max() <= 1 else self.max_iter
+        for _ in range(sweeps):
+            for j in todo:
+                X_mis = work.predictors(rows[j], self._design_cols[j])
+                work.update(j, rows[j], models[j].impute(X_mis, rng, draw))
+        return self._output(data, values, missing)
+
+    # -------------------------------------------------------------- helpers
+
+    def _validate_input(self, X, reset: bool):
+        """X as a DataFrame or a float array, after scikit-learn's checks."""
+        if sparse.issparse(X):
+            raise TypeError(
+                "sparse input is not supported: imputation needs the missing cells as NaN in a "
+                "dense array or DataFrame. Convert with X.toarray()."
+            )
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, reset=reset, skip_check_array=True)
+            if X.shape[0] == 0 or X.shape[1] == 0:
+                raise ValueError(
+                    f"Found array with shape {X.shape}: X needs at least one row and one column."
+                )
+            if not X.columns.is_unique:
+                dup = list(X.columns[X.columns.duplicated()].unique())
+                raise ValueError(f"X has duplicated column names {dup}; rename them.")
+            return X
+        categorical = not reset and any(s.kind != "numeric" for s in self._specs)
+        arr = validate_data(
+            self,
+            X,
+            reset=reset,
+            ensure_all_finite="allow-nan",
+            dtype=None if categorical else np.float64,
+        )
+        if categorical:  # fitted on a DataFrame with categories: read the array as one
+            return pd.DataFrame(arr, columns=pd.Index(self._names, dtype=object))
+        return arr
+
+    def _encode(self, data) -> np.ndarray:
+        if isinstance(data, pd.DataFrame):
+            cols = [encode_column(s, data.iloc[:, j]) for j, s in enumerate(self._specs)]
+            return np.column_stack(cols)
+        return np.array(data, dtype=float)
+
+    def _output(self, data, values, missing):
+        if not isinstance(data, pd.DataFrame):
+            return values
+        out = data.copy()
+        for j in np.flatnonzero(missing.any(axis=0)):
+            out.isetitem(
+                j, decode_column(self._specs[j], data.iloc[:, j], values[:, j], missing[:, j])
+            )
+        return out
+
+    def _position(self, key, param: str) -> int:
+        try:
+            if key in self._positions:
+                return self._positions[key]
+        except TypeError:
+            pass
+        arrays = self._names == [f"x{j}" for j in range(len(self._names))]
+        if arrays and isinstance(key, Integral) and 0 <= key < len(self._names):
+            return int(key)
+        shown = [str(c) for c in self._names[:20]]
+        raise ValueError(
+            f"{param} names column {key!r}, which is not a column of X (columns: {shown}"
+            f"{', ...' if len(self._names) > 20 else ''})."
+        )
+
+    def _default_method(self, spec: ColumnSpec) -> str:
+        if spec.kind == "numeric":
+            return "pmm"
+        return "logreg" if spec.n_levels <= 2 else "polyreg"
+
+    def _resolve_methods(self, values, missing) -> list[str]:
+        methods = [self._default_method(s) for s in self._specs]
+        if isinstance(self.method, str):
+            methods = [
+                self.method if s.kind == "numeric" else m
+                for s, m in zip(self._specs, methods, strict=True)
+            ]
+        elif isinstance(self.method, dict):
+            for key, value in self.method.items():
+                j = self._position(key, "method")
+                if value not in METHODS:
+                    raise ValueError(
+                        f"method for column {key!r} is {value!r}; choose one of {list(METHODS)}."
+                    )
+                methods[j] = value
+        for j, (spec, m) in enumerate(zip(self._specs, methods, strict=True)):
+            as_levels = spec.kind == "numeric" and m in ("logreg", "polyreg")
+            self._check_method(spec, m, values[~missing[:, j], j] if as_levels else None)
+        return methods
+
+    @staticmethod
+    def _check_method(spec: ColumnSpec, method: str, observed: np.ndarray) -> None:
+        name = spec.name
+        if spec.kind == "categorical":
+            if method in ("norm", "pmm"):
+                raise ValueError(
+                    f"method {method!r} for column {name!r} needs a numeric column, but {name!r} "
+                    f"is categorical ({spec.dtype}, {spec.n_levels} levels). Use 'logreg' (two "
+                    f"levels) or 'polyreg'."
+                )
+            if method == "logreg" and spec.n_levels > 2:
+                raise ValueError(
+                    f"method 'logreg' imputes columns with two levels, but column {name!r} has "
+                    f"{spec.n_levels}. Use 'polyreg'."
+                )
+            return
+        if method == "logreg" and np.unique(observed).size != 2:
+            raise ValueError(
+                f"method 'logreg' imputes columns with two levels, but numeric column {name!r} "
+                f"has {np.unique(observed).size} distinct observed values. Use 'pmm' or 'norm'."
+            )
+        if method == "polyreg" and np.unique(observed).size > MAX_LEVELS:
+            raise ValueError(
+                f"method 'polyreg' treats each value of numeric column {name!r} as a category, "
+                f"but it has {np.unique(observed).size} distinct observed values (at most "
+                f"{MAX_LEVELS}). Use 'pmm' or 'norm'."
+            )
+
+    def _resolve_predictor_matrix(self) -> np.ndarray:
+        p = len(self._names)
+        pm = self.predictor_matrix
+        matrix = ~np.eye(p, dtype=bool)
+        if pm is None:
+            return matrix
+        if isinstance(pm, dict):
+            for target, predictors in pm.items():
+                i = self._position(target, "predictor_matrix")
+                if isinstance(predictors, (str, bytes)) or not hasattr(predictors, "__iter__"):
+                    raise ValueError(
+                        f"predictor_matrix[{target!r}] must be a list of column names, got "
+                        f"{predictors!r}."
+                    )
+                matrix[i] = False
+                for k in predictors:
+                    matrix[i, self._position(k, f"predictor_matrix[{target!r}]")] = True
+        else:
+            if isinstance(pm, pd.DataFrame):
+                names = pd.Index(self._names)
+                for axis, labels in (("index (targets)", pm.index), ("columns", pm.columns)):
+                    absent = [str(c) for c in names.difference(labels, sort=False)]
+                    extra = [str(c) for c in labels.difference(names, sort=False)]
+                    if absent or extra or len(labels) != len(names):
+                        raise ValueError(
+                            f"predictor_matrix must have X's columns as its index and columns; "
+                            f"its {axis} lack {absent} and have unknown labels {extra}."
+                        )
+                pm = pm.loc[self._names, self._names]
+            values = np.asarray(pm)
+            if values.shape != (p, p):
+                raise ValueError(
+                    f"predictor_matrix must have shape (n_features, n_features) = ({p}, {p}); "
+                    f"got {values.shape}."
+                )
+            if values.dtype != bool:
+                try:
+                    numbers = values.astype(float)
+                except (TypeError, ValueError):
+                    numbers = np.full(values.shape, np.nan)
+                if not np.isin(numbers, (0.0, 1.0)).all():
+                    raise ValueError(
+                        "predictor_matrix must hold booleans or 0/1 (1: the column predicts the "
+                        "row's column)."
+                    )
+                values = numbers == 1.0
+            matrix = values.copy()
+        np.fill_diagonal(matrix, False)
+        return matrix
+
+    def _resolve_visit_sequence(self, missing) -> list[int]:
+        counts = missing.sum(axis=0)
+        incomplete = [j for j in range(missing.shape[1]) if counts[j]]
+        seq = self.visit_sequence
+        if isinstance(seq, str):
+            if seq == "roman":
+                return incomplete
+            if seq == "arabic":
+                return incomplete[::-1]
+            sign = 1 if seq == "monotone" else -1
+            return sorted(incomplete, key=lambda j: sign * counts[j])
+        visit = [self._position(k, "visit_sequence") for k in seq]
+        visit = [j for j in visit if counts[j]]
+        omitted = [str(self._names[j]) for j in incomplete if j not in visit]
+        if omitted:
+            raise ValueError(
+                f"visit_sequence omits the incomplete columns {omitted}: they would keep their "
+                f"random starting values. Add them to the list."
+            )
+        return visit
+
+    def _design_columns(self, row: np.ndarray) -> np.ndarray:
+        """Design-matrix columns of the predictors flagged in a predictor-matrix row."""
+        parts = [
+            np.arange(self._starts[k], self._starts[k] + self._specs[k].width)
+            for k in np.flatnonzero(row)
+        ]
+        return np.concatenate(parts) if parts else np.arange(0)
+
+    def _model(self, method: str, j: int, observed: np.ndarray):
+        spec = self._specs[j]
+        if method == "norm":
+            return NormModel(self.ridge)
+        if method == "pmm":
+            return PmmModel(self.ridge, self.donors)
+        if spec.kind == "categorical":
+            return LogitModel(method, spec.n_levels)
+        levels = np.unique(observed)
+        return LogitModel(method, levels.size, levels)
+
+    def _start(self, pool: np.ndarray, j: int, size: int, rng) -> np.ndarray:
+        """Starting values: draws from ``pool``; without draws its mean or mode."""
+        if self.sample_posterior:
+            return pool[rng.integers(0, pool.size, size=size)]
+        if self._specs[j].kind == "categorical":
+            return np.full(size, float(np.bincount(pool.astype(np.intp)).argmax()))
+        return np.full(size, pool.mean())
+
+
+def _mean_sd(x: np.ndarray) -> tuple[float, float]:
+    """Mean and sample standard deviation (NaN for fewer than two values)."""
+    if x.size < 2:
+        return (float(x[0]) if x.size else np.nan), np.nan
+    mean = x.mean()
+    return float(mean), float(np.sqrt(np.sum((x - mean) ** 2) / (x.size - 1)))

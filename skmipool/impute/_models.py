@@ -1,0 +1,347 @@
+"""The conditional models of the chain: norm, pmm, logreg and polyreg, in NumPy.
+
+Each model is fitted to the observed rows of one column (``fit``), draws its
+parameters from their posterior once per fit, and imputes the missing rows
+(``impute``) with those parameters plus fresh noise. The design matrix passed
+in holds the predictor columns only; the models centre it and carry the
+intercept themselves.
+
+References
+----------
+van Buuren, S. (2018). *Flexible Imputation of Missing Data*, 2nd ed. (FIMD),
+sections 3.2 (Algorithm 3.1, ``norm``) and 3.4 (predictive mean matching).
+van Buuren, S. and Groothuis-Oudshoorn, K. (2011). mice: Multivariate
+Imputation by Chained Equations in R. *Journal of Statistical Software* 45(3).
+White, I. R., Daniel, R. and Royston, P. (2010). Avoiding bias due to perfect
+prediction in multiple imputation of incomplete categorical variables.
+*Computational Statistics & Data Analysis* 54, 2267-2275.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import LinAlgError, cho_solve, solve_triangular
+from scipy.special import softmax
+
+__all__ = ["LogitModel", "Moments", "NormModel", "PmmModel", "match_donors", "select_predictors"]
+
+# mice remove.lindep: drop predictors while the smallest / largest eigenvalue of their
+# correlation matrix is below this ratio
+COLLINEARITY_EPS = 1e-4
+# a predictor whose centred sum of squares is below this fraction of its uncentred one
+# is constant in the observed rows (up to rounding) and is left out
+CONSTANT_EPS = 1e-10
+# logreg / polyreg prior on each slope: N(0, (4 / sd(x))^2), i.e. 4 logits per SD of x.
+# Its information, var(x) / 16, is that of mice's augmentation (White, Daniel & Royston
+# 2010): (p + 1) pseudo-observations at mean(x) +- sd(x) / 2, half in each class.
+PRIOR_SD_LOGIT = 4.0
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Moments of the observed rows of one column and its predictors.
+
+    The sufficient statistics of a linear model: ``n`` rows, predictor means,
+    mean of y, centred cross-products ``sxx = Xc'Xc``, ``sxy = Xc'yc``,
+    ``syy = yc'yc``, and the uncentred sums of squares of the predictors
+    (``x_square``, for the constant test).
+    """
+
+    n: int
+    x_mean: np.ndarray
+    y_mean: float
+    sxx: np.ndarray
+    sxy: np.ndarray
+    syy: float
+    x_square: np.ndarray
+
+
+def select_predictors(sxx: np.ndarray, x_square: np.ndarray) -> np.ndarray:
+    """Indices of the predictors that vary and are not collinear in the observed rows.
+
+    Constant columns (for example a dummy whose level is absent from the
+    observed rows) are dropped; then, as mice's ``remove.lindep``, the column
+    with the largest loading on the smallest eigenvector of the correlation
+    matrix is dropped while that eigenvalue is below ``COLLINEARITY_EPS``
+    times the largest.
+    """
+    var = np.diag(sxx)
+    cols = np.flatnonzero(var > CONSTANT_EPS * x_square)
+    if cols.size > 1:
+        sd = np.sqrt(var[cols])
+        R = sxx[np.ix_(cols, cols)] / np.outer(sd, sd)
+        keep = np.arange(cols.size)
+        while keep.size > 1:
+            eigval, eigvec = np.linalg.eigh(R[np.ix_(keep, keep)])
+            if eigval[0] >= COLLINEARITY_EPS * eigval[-1]:
+                break
+            keep = np.delete(keep, np.argmax(np.abs(eigvec[:, 0])))
+        cols = cols[keep]
+    return cols
+
+
+def _cholesky(A: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor; adds a vanishing jitter if A is numerically singular."""
+    jitter = 0.0
+    scale = float(np.max(np.diag(A), initial=1.0)) or 1.0
+    for _ in range(10):
+        try:
+            return np.linalg.cholesky(A + jitter * np.eye(A.shape[0]))
+        except (np.linalg.LinAlgError, LinAlgError):
+            jitter = 1e-12 * scale if jitter == 0.0 else 10 * jitter
+    raise np.linalg.LinAlgError("the imputation model's normal equations are singular")
+
+
+def _normal_draw(chol_lower: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A draw from N(0, A^-1) given the lower Cholesky factor L of A (A = L L').
+
+    ``u = L'^-1 z`` has covariance ``L'^-1 L^-1 = A^-1``, so A is never inverted.
+    """
+    z = rng.standard_normal(chol_lower.shape[0])
+    if z.size == 0:
+        return z
+    return solve_triangular(chol_lower, z, lower=True, trans="T")
+
+
+# --------------------------------------------------------------------- linear models
+
+
+class NormModel:
+    """Bayesian linear regression, parameters drawn from their posterior (FIMD Algorithm 3.1).
+
+    From the centred moments of the observed rows (:class:`Moments`):
+    ``V = (Xc'Xc + ridge diag(Xc'Xc))^-1``, ``b = V Xc'y`` (steps 1-2, mice's ridge);
+    ``sigma*^2 = RSS / g`` with ``g ~ chi^2(n_obs - p)`` (steps 3-4);
+    ``b* = b + sigma* V^{1/2} z`` (step 5); intercept ``a* = ybar + sigma* z0 / sqrt(n)``
+    (independent of b because the predictors are centred);
+    ``y_mis = a* + (X_mis - mean) b* + sigma* z'`` (step 6).
+
+    ``fit`` takes the column's data as an object with a ``moments()`` method
+    (and, for :class:`PmmModel`, ``fitted(cols, coef)`` and ``y_obs``).
+    """
+
+    method = "norm"
+
+    def __init__(self, ridge: float):
+        self.ridge = ridge
+
+    def _fit_moments(self, m: Moments, rng, draw: bool) -> np.ndarray:
+        """Store (a*, b*, sigma*) and the kept predictors; return the fitted b-hat."""
+        cols = select_predictors(m.sxx, m.x_square)
+        k = cols.size
+        S, sxy = m.sxx[np.ix_(cols, cols)], m.sxy[cols]
+        # mice .norm.fix: pen <- ridge * diag(xtx)
+        L = _cholesky(S + np.diag(self.ridge * np.diag(S))) if k else np.zeros((0, 0))
+        b = cho_solve((L, True), sxy) if k else np.zeros(0)
+        rss = max(m.syy - 2 * b @ sxy + b @ S @ b, 0.0)  # ||yc - Xc b||^2 from the moments
+        df = max(m.n - k - 1, 1)  # mice: max(length(y) - ncol(x), 1), x with intercept
+        if draw:
+            sigma = np.sqrt(rss / rng.chisquare(df))  # FIMD Algorithm 3.1, steps 3-4
+            self.coef_ = b + sigma * _normal_draw(L, rng)  # step 5
+            self.intercept_ = m.y_mean + sigma * rng.standard_normal() / np.sqrt(m.n)
+        else:
+            sigma = np.sqrt(rss / df)
+            self.coef_, self.intercept_ = b, m.y_mean
+        self.sigma_ = float(sigma)
+        self.cols_, self.mean_ = cols, m.x_mean[cols]
+        return b
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """``a* + (X - mean) b*`` with the drawn (or, without draws, the fitted) parameters."""
+        return self.intercept_ + (X[:, self.cols_] - self.mean_) @ self.coef_
+
+    def fit(self, data, rng, draw):
+        self._fit_moments(data.moments(), rng, draw)
+        return self
+
+    def impute(self, X, rng, draw):
+        pred = self.predict(X)
+        if draw:
+            return pred + self.sigma_ * rng.standard_normal(pred.size)  # step 6
+        return pred
+
+
+def match_donors(
+    sorted_pred: np.ndarray, query: np.ndarray, donors: int, rng, draw: bool
+) -> np.ndarray:
+    """For each query, the index of a donor drawn among the ``donors`` nearest predictions.
+
+    ``sorted_pred`` (s) must be sorted. The d nearest of a query q are a block
+    ``s[c:c + d]`` of consecutive values. Moving the block one place right
+    makes it strictly worse exactly when ``|s[c + d] - q| > |s[c] - q|``, that
+    is when q lies below the midpoint ``(s[c] + s[c + d]) / 2``; the midpoints
+    are sorted, so the best block starts at the number of midpoints <= q: one
+    ``searchsorted`` for all queries (sorted first, which makes the search
+    cache-friendly). A donor is then drawn uniformly from the block. Without
+    draws the nearest prediction is taken (d = 1).
+    """
+    n, m = sorted_pred.size, query.size
+    d = min(donors, n) if draw else 1
+    midpoints = (sorted_pred[:-d] + sorted_pred[d:]) / 2
+    order = np.argsort(query)
+    first = np.empty(m, dtype=np.intp)
+    first[order] = np.searchsorted(midpoints, query[order], side="right")
+    if d == 1:
+        return first
+    return first + rng.integers(0, d, size=m)
+
+
+class PmmModel(NormModel):
+    """Predictive mean matching (FIMD section 3.4; mice's ``pmm``, type 1 matching).
+
+    The parameters are drawn as in :class:`NormModel`. Observed rows are
+    predicted with the fitted coefficients, missing rows with the drawn ones;
+    each missing row takes the observed value of a donor drawn at random from
+    the ``donors`` observed rows with the closest predictions. Ties between
+    observed predictions are broken at random.
+    """
+
+    method = "pmm"
+
+    def __init__(self, ridge: float, donors: int):
+        super().__init__(ridge)
+        self.donors = donors
+
+    def fit(self, data, rng, draw):
+        m = data.moments()
+        b = self._fit_moments(m, rng, draw)
+        # observed rows predicted with b-hat (type 1 matching), as y_mean + (X - mean) b
+        fitted = data.fitted(self.cols_, b) + (m.y_mean - self.mean_ @ b)
+        order = np.argsort(fitted)
+        pred = fitted[order]
+        if draw and pred.size > 1 and np.any(pred[1:] == pred[:-1]):
+            perm = rng.permutation(pred.size)  # ties in random order
+            order = perm[np.argsort(fitted[perm], kind="stable")]
+            pred = fitted[order]
+        self.sorted_pred_, self.donor_values_ = pred, data.y_obs[order]
+        return self
+
+    def impute(self, X, rng, draw):
+        donor = match_donors(self.sorted_pred_, self.predict(X), self.donors, rng, draw)
+        return self.donor_values_[donor]
+
+
+# --------------------------------------------------------------------- logit models
+
+
+def _multinomial_newton(Xd, y, n_classes, prior, start, max_iter=100, tol=1e-10):
+    """Penalised maximum likelihood of a multinomial logit, class 0 the reference.
+
+    Parameters are ``B`` of shape (k + 1, K - 1), flattened class by class.
+    Newton-Raphson with step halving on the penalised log-likelihood
+    ``sum_i [eta_{i, y_i} - log sum_c exp(eta_ic)] - 1/2 sum prior * B^2``.
+    Returns ``B`` and the lower Cholesky factor of the negative Hessian at B
+    (the inverse of the approximate posterior covariance).
+    """
+    n, q = Xd.shape
+    J = n_classes - 1
+    onehot = (y[:, None] == np.arange(1, n_classes)).astype(float)
+    prec = np.tile(prior, J)
+
+    def objective(B):
+        eta = np.column_stack([np.zeros(n), Xd @ B])
+        ll = eta[np.arange(n), y].sum() - np.logaddexp.reduce(eta, axis=1).sum()
+        return ll - 0.5 * np.sum(prec * B.ravel(order="F") ** 2), eta
+
+    def hessian(eta):
+        p = softmax(eta, axis=1)[:, 1:]
+        H = np.empty((q * J, q * J))
+        for a in range(J):
+            for b in range(a, J):
+                w = p[:, a] * ((a == b) - p[:, b])
+                block = (Xd * w[:, None]).T @ Xd
+                H[a * q : (a + 1) * q, b * q : (b + 1) * q] = block
+                H[b * q : (b + 1) * q, a * q : (a + 1) * q] = block.T
+        H[np.diag_indices_from(H)] += prec
+        return H, p
+
+    B = start
+    obj, eta = objective(B)
+    for _ in range(max_iter):
+        H, p = hessian(eta)
+        L = _cholesky(H)
+        grad = (Xd.T @ (onehot - p)).ravel(order="F") - prec * B.ravel(order="F")
+        step = cho_solve((L, True), grad).reshape((q, J), order="F")
+        t = 1.0
+        while True:
+            B_new = B + t * step
+            obj_new, eta_new = objective(B_new)
+            if obj_new >= obj - 1e-12 * abs(obj) or t < 1e-6:
+                break
+            t /= 2
+        converged = np.max(np.abs(t * step)) <= tol * (1 + np.max(np.abs(B_new)))
+        B, obj, eta = B_new, obj_new, eta_new
+        if converged:
+            break
+    H, _ = hessian(eta)
+    return B, _cholesky(H)
+
+
+class LogitModel:
+    """Logistic (``logreg``, 2 levels) or multinomial logistic (``polyreg``) regression.
+
+    The coefficients are the penalised maximum-likelihood estimate under a
+    weakly informative normal prior on the slopes (``PRIOR_SD_LOGIT``, against
+    perfect prediction as mice's augmentation); they are drawn from the normal
+    approximation of their posterior, ``B* ~ N(B-hat, H^-1)`` with H the
+    negative Hessian (mice ``logreg``: ``beta.star <- coef + t(chol(vcov)) %*%
+    rnorm``), and each missing row's level is drawn from its predicted
+    probabilities. Without draws: B-hat and the most probable level.
+
+    ``levels`` are the values imputed for codes 0..K-1 (None: the codes themselves).
+    """
+
+    def __init__(self, method: str, n_levels: int, levels=None):
+        self.method = method
+        self.n_levels = n_levels
+        self.levels = levels
+        self._start = None
+
+    def _codes(self, y):
+        if self.levels is None:
+            return y.astype(np.intp)
+        return np.searchsorted(self.levels, y)
+
+    def _values(self, codes):
+        return codes.astype(float) if self.levels is None else self.levels[codes]
+
+    def fit(self, data, rng, draw):
+        if self.n_levels < 2:
+            return self
+        X = data.X_obs
+        n = X.shape[0]
+        mean = X.mean(axis=0)
+        Xc = X - mean
+        sxx = Xc.T @ Xc
+        cols = select_predictors(sxx, np.einsum("ij,ij->j", X, X))
+        Xd = np.column_stack([np.ones(n), Xc[:, cols]])
+        codes = self._codes(data.y_obs)
+        prior = np.concatenate([[0.0], np.diag(sxx)[cols] / n / PRIOR_SD_LOGIT**2])
+        J = self.n_levels - 1
+        start = self._start
+        if start is None or start[0].shape != cols.shape or np.any(start[0] != cols):
+            freq = np.bincount(codes, minlength=self.n_levels) + 0.5
+            B0 = np.zeros((Xd.shape[1], J))
+            B0[0] = np.log(freq[1:] / freq[0])
+        else:
+            B0 = start[1]
+        B, L = _multinomial_newton(Xd, codes, self.n_levels, prior, B0)
+        self._start = (cols, B)  # warm start for the next iteration of the chain
+        if draw:
+            B = B + _normal_draw(L, rng).reshape(B.shape, order="F")
+        self.coef_, self.cols_, self.mean_ = B, cols, mean[cols]
+        return self
+
+    def impute(self, X, rng, draw):
+        m = X.shape[0]
+        if self.n_levels < 2:
+            return self._values(np.zeros(m, dtype=np.intp))
+        eta = self.coef_[0] + (X[:, self.cols_] - self.mean_) @ self.coef_[1:]
+        eta = np.column_stack([np.zeros(m), eta])
+        if not draw:
+            return self._values(np.argmax(eta, axis=1))
+        cum = np.cumsum(softmax(eta, axis=1), axis=1)
+        codes = np.minimum((cum < rng.random(m)[:, None]).sum(axis=1), self.n_levels - 1)
+        return self._values(codes)

@@ -1,0 +1,722 @@
+"""ChainedImputer (issue 8): scikit-learn contract, dtypes, each method's statistics, coverage."""
+
+import copy
+import pickle
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+from mar_simulation import mar_data
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import estimator_checks_generator
+
+from skmipool import DeterministicImputationWarning, MIPooledEstimator, pool
+from skmipool.datasets import load_nhanes, load_nhanes2
+from skmipool.impute import ChainedImputer
+from skmipool.impute._models import match_donors
+
+# ------------------------------------------------------------ estimator checks
+
+CHECKED_ESTIMATORS = [
+    ChainedImputer(random_state=0),
+    ChainedImputer(method="norm", sample_posterior=False, keep_trace=True, random_state=0),
+]
+# Not applicable, so not run: check_array_api_input (array API namespaces such as CuPy or
+# torch; the chain works on NumPy arrays and pandas frames). Every other check runs.
+NOT_APPLICABLE = {"check_array_api_input"}
+SKLEARN_CHECKS = [
+    pytest.param(est, check, id=f"{est.method}-{check.func.__name__}")
+    for est in CHECKED_ESTIMATORS
+    for _, check in estimator_checks_generator(est, legacy=True)
+    if check.func.__name__ not in NOT_APPLICABLE
+]
+
+
+@pytest.mark.parametrize(("estimator", "check"), SKLEARN_CHECKS)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_attributes_docstring_in_step_with_code(mixed):
+    doc = ChainedImputer.__doc__
+    section = doc.split("Attributes\n    ----------\n")[1].split("\n\n    See Also")[0]
+    documented = set(re.findall(r"^    (\w+) :", section, flags=re.M))
+    public = set()
+    for imp in (ChainedImputer(keep_trace=True), ChainedImputer()):
+        fitted = imp.fit(mixed)
+        public |= {a for a in vars(fitted) if a.endswith("_") and not a.startswith("_")}
+    assert public == documented
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _logistic(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def _mar_numeric(n=1000, seed=0):
+    """x1 = 1 + 0.8 x2 + e; y = 1 + 0.5 x1 + 0.5 x2 + e; ~40% of x1 missing, MAR on y and x2."""
+    rng = np.random.default_rng(seed)
+    x2 = rng.normal(size=n)
+    x1 = 1 + 0.8 * x2 + rng.normal(scale=0.6, size=n)
+    y = 1 + 0.5 * x1 + 0.5 * x2 + rng.normal(size=n)
+    miss = rng.random(n) < _logistic(-0.6 + 1.2 * (y - y.mean()) / y.std() + 0.5 * x2)
+    return pd.DataFrame({"x1": np.where(miss, np.nan, x1), "x2": x2, "y": y})
+
+
+def _mar_binary(n=1500, seed=1):
+    """b ~ Bernoulli(logistic(-0.5 + x)); y = x + 0.8 b + e; ~35% of b missing, MAR on y."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    b = (rng.random(n) < _logistic(-0.5 + x)).astype(float)
+    y = x + 0.8 * b + rng.normal(size=n)
+    miss = rng.random(n) < _logistic(-0.8 + 1.2 * (y - y.mean()) / y.std())
+    return pd.DataFrame({"x": x, "b": np.where(miss, np.nan, b), "y": y})
+
+
+C_LEVELS = np.array(["low", "mid", "high"], dtype=object)
+C_LOGITS = np.array([[0.0, 0.0], [0.3, 1.0], [-0.2, 2.0]])  # (intercept, slope on x) per level
+C_EFFECTS = np.array([0.0, 0.5, 1.0])
+
+
+def _mar_categorical(n=3000, seed=2):
+    """c in {low, mid, high}, multinomial logit in x; y = x + effect(c) + e; c MAR on x and y."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    eta = C_LOGITS[:, 0] + np.outer(x, C_LOGITS[:, 1])
+    p = np.exp(eta) / np.exp(eta).sum(axis=1, keepdims=True)
+    code = (p.cumsum(axis=1) < rng.random(n)[:, None]).sum(axis=1)
+    y = x + C_EFFECTS[code] + rng.normal(size=n)
+    miss = rng.random(n) < _logistic(-1.0 + 0.8 * x + 0.4 * y)
+    c = pd.Categorical(np.where(miss, None, C_LEVELS[code]), categories=C_LEVELS)
+    return pd.DataFrame({"x": x, "c": c, "y": y}), C_LEVELS[code]
+
+
+def _completed(imputer, data, m=10):
+    """m completed datasets, each from a clone with its own seed."""
+    return [clone(imputer).set_params(random_state=s).fit_transform(data) for s in range(m)]
+
+
+def _pooled_ols(datasets, formula):
+    return pool([smf.ols(formula, data=d).fit() for d in datasets])
+
+
+def _within_sampling_error(result, truth: dict, z=3.5):
+    """|pooled estimate - truth| < z pooled SEs for every term in truth."""
+    for term, value in truth.items():
+        est, se = result.estimate[term], result.std_error[term]
+        assert abs(est - value) < z * se, f"{term}: {est:.4f} vs {value} (SE {se:.4f})"
+
+
+# ------------------------------------------------------- each method's statistics
+
+
+@pytest.mark.parametrize("method", ["pmm", "norm"])
+def test_numeric_methods_recover_mean_and_slopes(method):
+    data = _mar_numeric()
+    done = _completed(ChainedImputer(method=method), data)
+    # E[x1] = 1; the regression of y on x1, x2 has slopes 0.5, 0.5 (MAR: both recoverable)
+    _within_sampling_error(_pooled_ols(done, "x1 ~ 1"), {"Intercept": 1.0})
+    slopes = _pooled_ols(done, "y ~ x1 + x2")
+    _within_sampling_error(slopes, {"Intercept": 1.0, "x1": 0.5, "x2": 0.5})
+    # the check has power: the complete-case mean of x1 is off by many SEs under this MAR
+    cc = smf.ols("x1 ~ 1", data=data.dropna()).fit()
+    assert abs(cc.params["Intercept"] - 1.0) > 5 * cc.bse["Intercept"]
+    # the imputations vary between seeds (B > 0) and the FMI is that of a real imputation
+    assert 0.1 < slopes.fmi["x1"] < 0.7
+
+
+def test_pmm_imputes_observed_values_only():
+    data = _mar_numeric()
+    missing = data["x1"].isna()
+    out = ChainedImputer(random_state=0).fit_transform(data)
+    assert out.loc[missing, "x1"].isin(data.loc[~missing, "x1"]).all()
+
+
+def test_norm_imputes_beyond_the_observed_values():
+    data = _mar_numeric()
+    missing = data["x1"].isna()
+    out = ChainedImputer(method="norm", random_state=0).fit_transform(data)
+    assert not out.loc[missing, "x1"].isin(data.loc[~missing, "x1"]).any()
+
+
+def test_logreg_recovers_proportion_and_effect():
+    data = _mar_binary()
+    done = _completed(ChainedImputer(method={"b": "logreg"}), data)
+    assert all(set(d["b"].unique()) == {0.0, 1.0} for d in done)
+    # truth of P(b = 1): E[logistic(-0.5 + x)], x ~ N(0, 1), by quadrature
+    nodes, weights = np.polynomial.hermite_e.hermegauss(60)
+    p_b = float(np.sum(weights * _logistic(-0.5 + nodes)) / np.sqrt(2 * np.pi))
+    _within_sampling_error(_pooled_ols(done, "b ~ 1"), {"Intercept": p_b})
+    _within_sampling_error(_pooled_ols(done, "y ~ x + b"), {"Intercept": 0.0, "x": 1.0, "b": 0.8})
+    # the logistic imputation model itself: slope 1 of the logit of b on x (y left out)
+    logit = pool([smf.logit("b ~ x", data=d).fit(disp=0) for d in done])
+    assert abs(logit.estimate["x"] - 1.0) < 4 * logit.std_error["x"]
+
+
+def test_polyreg_recovers_category_effects():
+    data, _ = _mar_categorical()
+    done = _completed(ChainedImputer(), data)
+    assert all(d["c"].dtype == data["c"].dtype for d in done)
+    fit = _pooled_ols(done, "y ~ x + C(c, Treatment('low'))")
+    terms = {
+        "x": 1.0,
+        "C(c, Treatment('low'))[T.mid]": C_EFFECTS[1],
+        "C(c, Treatment('low'))[T.high]": C_EFFECTS[2],
+    }
+    _within_sampling_error(fit, terms)
+
+
+def test_imputed_categories_track_the_conditional_distribution():
+    data, truth = _mar_categorical(n=6000)
+    missing = data["c"].isna().to_numpy()
+    out = ChainedImputer(predictor_matrix={"c": ["x"]}, random_state=3).fit_transform(data)
+    imputed = out["c"].to_numpy()[missing]
+    assert set(imputed) <= set(C_LEVELS)
+    # c is MAR given x here (the model uses only x), so within bins of x the imputed levels
+    # follow the observed conditional distribution, and both follow the truth
+    bins = pd.qcut(data["x"], 3, labels=False).to_numpy()
+    for k in range(3):
+        imp_k = pd.Series(imputed[bins[missing] == k]).value_counts(normalize=True)
+        obs_k = data.loc[(bins == k) & ~missing, "c"].value_counts(normalize=True)
+        n_k = int(np.sum(bins[missing] == k))
+        for level in C_LEVELS:
+            p = obs_k.get(level, 0.0)
+            tol = 4 * np.sqrt(p * (1 - p) / n_k) + 0.02  # binomial error + parameter draw
+            assert abs(imp_k.get(level, 0.0) - p) < tol, (k, level, imp_k.to_dict(), p)
+    low, high = (
+        pd.Series(imputed[bins[missing] == k]).value_counts(normalize=True) for k in (0, 2)
+    )
+    assert low["low"] > 0.5 > high["low"]  # the imputations depend on x, as the truth does
+    # and the missing rows' true levels are recovered better than by the marginal
+    hit = np.mean(imputed == truth[missing])
+    marginal = pd.Series(truth[missing]).value_counts(normalize=True)
+    assert hit > np.sum(marginal**2) + 0.03
+
+
+# -------------------------------------------------------------- dtypes in and out
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    """A frame with every supported kind of column, 20% missing in all but `full`."""
+    rng = np.random.default_rng(0)
+    n = 300
+    x = rng.normal(size=n)
+    df = pd.DataFrame(
+        {
+            "x": x,
+            "cat": pd.Categorical(rng.choice(["a", "b", "c"], n), categories=["a", "b", "c", "z"]),
+            "s": pd.Series(rng.choice(["u", "v"], n), dtype="str"),
+            "o": pd.Series(rng.choice(["p", "q", "r"], n), dtype=object),
+            "bo": pd.Series(rng.random(n) < 0.4, dtype=object),
+            "nb": pd.Series(rng.random(n) < 0.5, dtype="boolean"),
+            "i": pd.Series(rng.integers(0, 5, n), dtype="Int64"),
+            "f32": x.astype(np.float32),
+            "full": rng.normal(size=n),
+        },
+        index=pd.RangeIndex(100, 100 + n, name="id"),
+    )
+    for col in df.columns[:-1]:
+        df.loc[rng.random(n) < 0.2, col] = None
+    return df
+
+
+def test_dataframe_out_keeps_index_columns_dtypes_and_observed_cells(mixed):
+    imp = ChainedImputer(random_state=0)
+    out = imp.fit_transform(mixed)
+    assert out.index.equals(mixed.index) and out.columns.equals(mixed.columns)
+    assert int(out.isna().sum().sum()) == 0
+    expected = mixed.dtypes.copy()
+    expected["bo"] = np.dtype(bool)  # an object column of booleans comes back as bool
+    pd.testing.assert_series_equal(out.dtypes, expected)
+    assert list(out["cat"].cat.categories) == ["a", "b", "c", "z"]
+    assert "z" not in set(out["cat"])  # a level never observed is never imputed
+    for col in mixed.columns:
+        seen = mixed[col].notna()
+        assert (out.loc[seen, col].astype(object) == mixed.loc[seen, col].astype(object)).all()
+    assert imp.methods_ == {
+        "x": "pmm",
+        "cat": "polyreg",
+        "s": "logreg",
+        "o": "polyreg",
+        "bo": "logreg",
+        "nb": "logreg",
+        "i": "pmm",
+        "f32": "pmm",
+        "full": "pmm",
+    }
+
+
+def test_integer_column_imputed_by_norm_comes_back_float(mixed):
+    out = ChainedImputer(method={"i": "norm"}, random_state=0).fit_transform(mixed)
+    assert out["i"].dtype == np.float64
+
+
+def test_numeric_column_imputed_as_levels():
+    data = load_nhanes()  # hyp is 1/2 coded as float
+    out = ChainedImputer(method={"hyp": "logreg"}, random_state=0).fit_transform(data)
+    assert set(out["hyp"]) == {1.0, 2.0}
+    out = ChainedImputer(method={"age": "polyreg", "hyp": "polyreg"}, random_state=0)
+    assert set(out.fit_transform(data)["hyp"]) <= {1.0, 2.0}
+
+
+def test_array_in_float_array_out_and_set_output():
+    data = _mar_numeric(n=200)
+    arr = data.to_numpy()
+    out = ChainedImputer(random_state=0).fit_transform(arr)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float64
+    assert not np.isnan(out).any()
+    np.testing.assert_array_equal(out[~np.isnan(arr)], arr[~np.isnan(arr)])
+    imp = ChainedImputer(random_state=0).set_output(transform="pandas")
+    frame = imp.fit_transform(arr)
+    assert list(frame.columns) == ["x0", "x1", "x2"]
+    np.testing.assert_array_equal(frame.to_numpy(), out)
+    assert list(ChainedImputer().fit(data).get_feature_names_out()) == ["x1", "x2", "y"]
+
+
+def test_same_seed_same_result_other_seed_other_result(mixed):
+    a = ChainedImputer(random_state=7).fit_transform(mixed)
+    b = ChainedImputer(random_state=7).fit_transform(mixed)
+    c = ChainedImputer(random_state=8).fit_transform(mixed)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(c)
+
+
+def test_columns_with_integer_labels():
+    data = _mar_numeric(n=200)
+    data.columns = [10, 20, 30]
+    out = ChainedImputer(method={10: "norm"}, random_state=0).fit_transform(data)
+    assert list(out.columns) == [10, 20, 30] and not out.isna().any().any()
+
+
+# ------------------------------------------------------------ without draws
+
+
+def test_sample_posterior_false_is_deterministic_and_flagged_by_mi(mixed):
+    a = ChainedImputer(sample_posterior=False, random_state=0).fit_transform(mixed)
+    b = ChainedImputer(sample_posterior=False, random_state=1).fit_transform(mixed)
+    pd.testing.assert_frame_equal(a, b)
+    data = _mar_numeric(n=200)
+    mi = MIPooledEstimator(
+        imputer=ChainedImputer(sample_posterior=False), n_imputations=2, random_state=0
+    )
+    with pytest.warns(DeterministicImputationWarning):
+        mi.fit(data[["x1", "x2"]], data["y"])
+
+
+def test_sample_posterior_false_norm_imputes_the_regression_prediction():
+    data = _mar_numeric(n=300)
+    missing = data["x1"].isna()
+    out = ChainedImputer(method="norm", sample_posterior=False, ridge=0.0).fit_transform(data)
+    ols = smf.ols("x1 ~ x2 + y", data=data.dropna()).fit()
+    np.testing.assert_allclose(out.loc[missing, "x1"], ols.predict(data[missing]), rtol=1e-10)
+
+
+# ------------------------------------------------------------ transform
+
+
+def test_transform_new_data_uses_fitted_parameters_plus_fresh_draws():
+    data = _mar_numeric(n=400)
+    imp = ChainedImputer(method="norm", random_state=0).fit(data)
+    new = _mar_numeric(n=50, seed=9)
+    first = imp.transform(new)
+    assert not first.isna().any().any()
+    pd.testing.assert_frame_equal(first[new.notna()].dropna(), new.dropna())
+    again = copy.deepcopy(imp)
+    second, replay = imp.transform(new), again.transform(new)
+    assert not first.equals(second)  # fresh draws on every call ...
+    pd.testing.assert_frame_equal(second, replay)  # ... from the fitted random state
+
+
+def test_transform_without_draws_repeats_the_last_model():
+    data = _mar_numeric(n=300)
+    imp = ChainedImputer(method="norm", sample_posterior=False, ridge=0.0).fit(data)
+    new = _mar_numeric(n=40, seed=5)
+    missing = new["x1"].isna()
+    ols = smf.ols("x1 ~ x2 + y", data=data.dropna()).fit()
+    out = imp.transform(new)
+    np.testing.assert_allclose(out.loc[missing, "x1"], ols.predict(new[missing]), rtol=1e-10)
+
+
+def test_transform_imputes_columns_complete_at_fit_and_rows_missing_several_cells():
+    data = _mar_numeric(n=400)
+    imp = ChainedImputer(random_state=0).fit(data)
+    new = data.iloc[:30].copy()
+    new["y"] = np.nan  # complete at fit, as MIPooledEstimator.predict does with the outcome
+    new.loc[new.index[:10], "x2"] = np.nan
+    out = imp.transform(new)
+    assert not out.isna().any().any()
+    assert out["y"].isin(data["y"]).all()  # pmm: donors from the completed training data
+
+
+def test_transform_on_complete_data_returns_it(mixed):
+    imp = ChainedImputer(random_state=0).fit(mixed)
+    full = imp.transform(mixed).iloc[:20]
+    pd.testing.assert_frame_equal(imp.transform(full), full)
+
+
+def test_transform_categories_and_unknown_levels(mixed):
+    imp = ChainedImputer(random_state=0).fit(mixed)
+    out = imp.transform(mixed.iloc[:50])
+    assert out.dtypes.equals(imp.fit_transform(mixed).dtypes)
+    bad = mixed.iloc[:5].copy()
+    bad.iloc[0, bad.columns.get_loc("o")] = "never seen"
+    with pytest.raises(ValueError, match="column 'o' has levels \\['never seen'\\]"):
+        imp.transform(bad)
+
+
+def test_pickled_imputer_transforms_the_same():
+    data = _mar_numeric(n=200)
+    imp = ChainedImputer(random_state=0).fit(data)
+    clone_ = pickle.loads(pickle.dumps(imp))
+    pd.testing.assert_frame_equal(imp.transform(data), clone_.transform(data))
+
+
+# ------------------------------------------------------------ trace
+
+
+def test_trace_holds_mean_and_sd_per_iteration():
+    data = _mar_numeric(n=300)
+    data.loc[data.index[:30], "x2"] = np.nan
+    imp = ChainedImputer(max_iter=4, keep_trace=True, random_state=0)
+    out = imp.fit_transform(data)
+    trace = imp.trace_
+    assert trace.shape == (4, 4) and trace.index.name == "iteration"
+    assert list(trace.index) == [1, 2, 3, 4]
+    assert list(trace["mean"].columns) == ["x1", "x2"] == list(trace["sd"].columns)
+    last = out.loc[data["x1"].isna(), "x1"]
+    assert trace.loc[4, ("mean", "x1")] == pytest.approx(last.mean())
+    assert trace.loc[4, ("sd", "x1")] == pytest.approx(last.std())
+    assert not hasattr(ChainedImputer(random_state=0).fit(data), "trace_")
+
+
+# ------------------------------------------- predictor matrix, visit sequence, method
+
+
+def test_predictor_matrix_forms_agree():
+    data = _mar_numeric(n=500)
+    as_dict = {"x1": ["x2"]}
+    as_array = np.array([[0, 1, 0], [1, 0, 1], [1, 1, 0]])
+    as_frame = pd.DataFrame(as_array.astype(bool), index=data.columns, columns=data.columns)
+    outs = [
+        ChainedImputer(predictor_matrix=pm, random_state=0).fit_transform(data)
+        for pm in (as_dict, as_array, as_frame.iloc[::-1, ::-1])
+    ]
+    pd.testing.assert_frame_equal(outs[0], outs[1])
+    pd.testing.assert_frame_equal(outs[0], outs[2])
+    imp = ChainedImputer(predictor_matrix=as_dict).fit(data)
+    assert imp.predictor_matrix_.loc["x1"].tolist() == [False, True, False]
+
+
+def test_predictor_matrix_decides_what_the_imputations_depend_on():
+    rng = np.random.default_rng(4)
+    y = rng.normal(size=600)
+    x1 = y + rng.normal(scale=0.5, size=600)  # corr(x1, y) = 0.89; x2 is noise
+    data = pd.DataFrame({"x1": x1, "x2": rng.normal(size=600), "y": y})
+    missing = rng.random(600) < 0.3
+    data.loc[missing, "x1"] = np.nan
+    without_y = ChainedImputer(predictor_matrix={"x1": ["x2"]}, random_state=0)
+    r_without = np.corrcoef(without_y.fit_transform(data).loc[missing, "x1"], y[missing])[0, 1]
+    r_with = np.corrcoef(
+        ChainedImputer(random_state=0).fit_transform(data).loc[missing, "x1"], y[missing]
+    )[0, 1]
+    assert abs(r_without) < 0.15 and r_with > 0.8
+
+
+def test_predictor_matrix_for_arrays_by_position():
+    arr = _mar_numeric(n=200).to_numpy()
+    a = ChainedImputer(predictor_matrix={0: [1]}, random_state=0).fit_transform(arr)
+    b = ChainedImputer(predictor_matrix={"x0": ["x1"]}, random_state=0).fit_transform(arr)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("pm", "message"),
+    [
+        (np.ones((2, 2)), "shape \\(n_features, n_features\\) = \\(3, 3\\); got \\(2, 2\\)"),
+        (np.full((3, 3), 2), "booleans or 0/1"),
+        ({"x1": ["nope"]}, "predictor_matrix\\['x1'\\] names column 'nope'"),
+        ({"zz": ["x2"]}, "predictor_matrix names column 'zz'"),
+        ({"x1": "x2"}, "must be a list of column names"),
+        (
+            pd.DataFrame(np.ones((3, 3)), index=["x1", "x2", "q"], columns=["x1", "x2", "y"]),
+            "index \\(targets\\) lack \\['y'\\] and have unknown labels \\['q'\\]",
+        ),
+    ],
+)
+def test_predictor_matrix_errors(pm, message):
+    with pytest.raises(ValueError, match=message):
+        ChainedImputer(predictor_matrix=pm).fit(_mar_numeric(n=50))
+
+
+def test_visit_sequences():
+    data = _mar_numeric(n=300)
+    data.loc[data.index[:20], "y"] = np.nan
+    data.loc[data.index[20:30], "x2"] = np.nan
+    order = {
+        "roman": ["x1", "x2", "y"],
+        "arabic": ["y", "x2", "x1"],
+        "monotone": ["x2", "y", "x1"],
+        "revmonotone": ["x1", "y", "x2"],
+    }
+    for name, expected in order.items():
+        assert ChainedImputer(visit_sequence=name).fit(data).visit_sequence_ == expected
+    explicit = ChainedImputer(visit_sequence=["y", "x1", "x2", "x1"]).fit(data)
+    assert explicit.visit_sequence_ == ["y", "x1", "x2", "x1"]
+    with pytest.raises(ValueError, match="omits the incomplete columns \\['x2'\\]"):
+        ChainedImputer(visit_sequence=["y", "x1"]).fit(data)
+
+
+@pytest.mark.parametrize(
+    ("method", "message"),
+    [
+        ({"cat": "norm"}, "'norm' for column 'cat' needs a numeric column"),
+        ({"o": "pmm"}, "'pmm' for column 'o' needs a numeric column"),
+        ({"cat": "logreg"}, "two levels, but column 'cat' has 3"),
+        ({"x": "logreg"}, "numeric column 'x' has \\d+ distinct observed values"),
+        ({"x": "polyreg"}, "at most 50"),
+        ({"nope": "pmm"}, "method names column 'nope', which is not a column of X"),
+        ({"x": "lasso"}, "method for column 'x' is 'lasso'; choose one of"),
+        ("logreg", "numeric column 'x' has"),
+    ],
+)
+def test_invalid_methods_name_the_column(mixed, method, message):
+    with pytest.raises(ValueError, match=message):
+        ChainedImputer(method=method).fit(mixed)
+
+
+def test_method_string_sets_numeric_columns_only(mixed):
+    imp = ChainedImputer(method="norm", random_state=0).fit(mixed)
+    assert imp.methods_["x"] == imp.methods_["f32"] == "norm"
+    assert imp.methods_["cat"] == "polyreg" and imp.methods_["bo"] == "logreg"
+
+
+def test_invalid_parameter_values_are_rejected():
+    with pytest.raises(InvalidParameterError):
+        ChainedImputer(method="lasso").fit(_mar_numeric(n=50))
+    with pytest.raises(InvalidParameterError):
+        ChainedImputer(max_iter=0).fit(_mar_numeric(n=50))
+
+
+def test_bad_columns_are_named():
+    data = _mar_numeric(n=50)
+    data["empty"] = np.nan
+    with pytest.raises(ValueError, match=re.escape("columns ['empty'] are entirely missing")):
+        ChainedImputer().fit(data)
+    data = _mar_numeric(n=50)
+    data["when"] = pd.date_range("2020-01-01", periods=50)
+    with pytest.raises(ValueError, match="column 'when' has dtype datetime64"):
+        ChainedImputer().fit(data)
+    data = _mar_numeric(n=50)
+    data.loc[0, "x2"] = np.inf
+    with pytest.raises(ValueError, match="column 'x2' contains infinite values"):
+        ChainedImputer().fit(data)
+
+
+def test_complete_columns_are_left_untouched():
+    data = _mar_numeric(n=200)
+    out = ChainedImputer(random_state=0).fit_transform(data)
+    pd.testing.assert_series_equal(out["x2"], data["x2"])
+    pd.testing.assert_series_equal(out["y"], data["y"])
+
+
+# ------------------------------------------------------------ predictive mean matching
+
+
+def test_donor_search_matches_brute_force():
+    rng = np.random.default_rng(0)
+    pred = np.sort(np.round(rng.normal(size=500), 1))  # many ties
+    query = rng.normal(scale=1.5, size=2000)
+    dist = np.abs(pred[None, :] - query[:, None])
+    for d in (1, 3, 5):
+        idx = match_donors(pred, query, d, rng, draw=True)
+        kth = np.sort(dist, axis=1)[:, d - 1]
+        assert np.all(np.abs(pred[idx] - query) <= kth + 1e-12)  # always among the d nearest
+        nearest = match_donors(pred, query, d, rng, draw=False)
+        np.testing.assert_allclose(np.abs(pred[nearest] - query), dist.min(axis=1))
+    # each of the d nearest is drawn, about equally often
+    pred = np.arange(100.0)
+    idx = match_donors(pred, np.full(5000, 50.2), 5, rng, draw=True)
+    counts = np.bincount(idx, minlength=100)[48:53]
+    assert counts.sum() == 5000 and counts.min() > 850
+    # fewer observed rows than donors: every row is a donor
+    assert set(match_donors(np.array([0.0, 1.0]), np.zeros(50), 5, rng, True)) == {0, 1}
+
+
+# --------------------------------------------------------- MIPooledEstimator, pipelines
+
+
+def test_mipooled_estimator_with_chained_imputer():
+    df = load_nhanes()
+    X, y = df[["age", "bmi", "hyp"]], df["chl"]
+    mi = MIPooledEstimator(imputer=ChainedImputer(), n_imputations=5, random_state=0).fit(X, y)
+    assert list(mi.terms_) == ["intercept", "age", "bmi", "hyp"]
+    assert (mi.fmi_ > 0).all() and np.isfinite(mi.std_error_).all()
+    seeds = {imp.random_state for imp in mi.imputers_}
+    assert len(seeds) == 5  # every clone its own seed
+    assert np.isfinite(mi.predict(X)).all()  # predict completes X with the fitted imputers
+
+
+def test_categorical_data_through_a_pipeline():
+    df = load_nhanes2()
+    data = df[df["chl"].notna()]
+    X, y = data[["age", "bmi", "hyp"]], data["chl"]
+    encode = ColumnTransformer(
+        [("levels", OneHotEncoder(drop="first"), ["age", "hyp"])], remainder="passthrough"
+    )
+    model = make_pipeline(ChainedImputer(random_state=0), encode, LinearRegression()).fit(X, y)
+    assert np.isfinite(model.predict(X)).all()
+
+
+def test_pooled_fmi_reflects_between_imputation_variance():
+    data = _mar_numeric(n=500)
+    X, y = data[["x1", "x2"]], data["y"]
+    mi = MIPooledEstimator(imputer=ChainedImputer(method="norm"), n_imputations=20, random_state=0)
+    mi.fit(X, y)
+    frac = data["x1"].isna().mean()
+    assert 0.5 * frac < mi.fmi_["x1"] < 1.5 * frac
+
+
+# ------------------------------------------------------------ coverage (slow)
+
+COVERAGE_REPS = 500
+# R mice 3.15 on the same 500 datasets (mar_data(200, default_rng(2026)), one MI seed drawn
+# after each dataset, as below), M = 5, maxit = 10, x1 slope of lm(y ~ x1 + x2):
+#   for (r in 0:499) { imp <- mice(df_r, m = 5, method = meth, maxit = 10, seed = r + 1)
+#                      s <- summary(pool(with(imp, lm(y ~ x1 + x2))), conf.int = TRUE) }
+MICE_MAR = {
+    "pmm": {"coverage": 0.916, "bias": -0.0390, "se_sd": 0.895},
+    "norm": {"coverage": 0.940, "bias": -0.0116, "se_sd": 0.947},
+}
+
+
+def _binomial_tolerance(p, reps):
+    return 2.5 * np.sqrt(p * (1 - p) / reps)
+
+
+@pytest.fixture(scope="module")
+def mar_coverage():
+    """x1 slope over 500 MAR replications (tests/mar_simulation.py design), three imputers.
+
+    The IterativeImputer arm is the issue's reference: ``sample_posterior=True`` without
+    MIPooledEstimator's imputation bootstrap. It runs with ``max_iter=1`` and
+    ``skip_complete=True``: x1 is the only incomplete column and its predictors are
+    complete, so every sweep refits the same model and redraws, and the models of complete
+    columns impute nothing; the imputations have the distribution of ``max_iter=10`` at a
+    fifth of the time.
+    """
+    from sklearn.experimental import enable_iterative_imputer  # noqa: F401
+    from sklearn.impute import IterativeImputer
+
+    arms = {
+        "ChainedImputer() [pmm]": (ChainedImputer(), "auto"),
+        "ChainedImputer(norm)": (ChainedImputer(method="norm"), "auto"),
+        "IterativeImputer": (
+            IterativeImputer(sample_posterior=True, max_iter=1, skip_complete=True),
+            False,
+        ),
+    }
+    rng = np.random.default_rng(2026)  # the data and seeds of mar_simulation.simulate
+    rows = []
+    for _ in range(COVERAGE_REPS):
+        X, y = mar_data(200, rng)
+        seed = int(rng.integers(2**31 - 1))
+        for arm, (imputer, bootstrap) in arms.items():
+            mi = MIPooledEstimator(
+                imputer=imputer,
+                n_imputations=5,
+                random_state=seed,
+                imputation_bootstrap=bootstrap,
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                mi.fit(X, y)
+            ci = mi.conf_int().loc["x1"]
+            rows.append(
+                {
+                    "arm": arm,
+                    "estimate": mi.pooled_.estimate["x1"],
+                    "se": mi.std_error_["x1"],
+                    "covered": ci["lower"] <= 0.5 <= ci["upper"],
+                    "B": mi.estimates_["x1"].var(ddof=1),
+                }
+            )
+    sim = pd.DataFrame(rows).groupby("arm", sort=False)
+    table = pd.DataFrame(
+        {
+            "coverage": sim["covered"].mean(),
+            "bias": sim["estimate"].mean() - 0.5,
+            "mean_se": sim["se"].mean(),
+            "sd_estimate": sim["estimate"].std(),
+            "mean_B": sim["B"].mean(),
+        }
+    )
+    table["se_sd"] = table["mean_se"] / table["sd_estimate"]
+    print(f"\nx1 slope, {COVERAGE_REPS} MAR replications, n = 200, M = 5")
+    print(table.round(4).to_string())
+    return table
+
+
+@pytest.mark.slow
+def test_norm_coverage_and_se_sd_beat_iterative_imputer(mar_coverage):
+    norm, iterative = mar_coverage.loc["ChainedImputer(norm)"], mar_coverage.loc["IterativeImputer"]
+    tol = _binomial_tolerance(0.95, COVERAGE_REPS)
+    assert abs(norm["coverage"] - 0.95) < tol, f"coverage {norm['coverage']:.3f} +- {tol:.3f}"
+    assert abs(norm["se_sd"] - 1) < abs(iterative["se_sd"] - 1)
+    # the parameter draws make B larger than IterativeImputer's noise around point estimates
+    assert norm["mean_B"] > 1.3 * iterative["mean_B"]
+    for key, value in MICE_MAR["norm"].items():  # and the numbers are mice's
+        assert abs(norm[key] - value) < (0.03 if key != "bias" else 0.01), key
+
+
+@pytest.mark.slow
+def test_pmm_is_proper_and_matches_mice_pmm(mar_coverage):
+    pmm, iterative = (
+        mar_coverage.loc["ChainedImputer() [pmm]"],
+        mar_coverage.loc["IterativeImputer"],
+    )
+    assert pmm["mean_B"] > 1.2 * iterative["mean_B"]
+    # same data, independent imputations: coverage within the error of two binomials
+    tol = np.sqrt(2) * _binomial_tolerance(MICE_MAR["pmm"]["coverage"], COVERAGE_REPS)
+    assert abs(pmm["coverage"] - MICE_MAR["pmm"]["coverage"]) < tol
+    assert abs(pmm["bias"] - MICE_MAR["pmm"]["bias"]) < 0.01
+    assert abs(pmm["se_sd"] - MICE_MAR["pmm"]["se_sd"]) < 0.05
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="pmm's donor pool reaches into the sparse tail of the observed x1 under this "
+    "strong MAR (missingness rises with y), biasing the slope by about -0.4 SE: coverage "
+    "0.91, as with R mice's pmm on the same data (0.916). norm covers (0.94).",
+)
+def test_pmm_coverage_within_binomial_tolerance(mar_coverage):
+    pmm = mar_coverage.loc["ChainedImputer() [pmm]"]
+    assert abs(pmm["coverage"] - 0.95) < _binomial_tolerance(0.95, COVERAGE_REPS)
+
+
+def test_workspace_cross_products_follow_the_updates(mixed):
+    """The running D'D and D'1 equal those of the design after any sequence of imputations."""
+    from skmipool.impute._workspace import Workspace
+
+    imp = ChainedImputer(random_state=0)
+    imp.fit(mixed)
+    values = imp._completed.copy()
+    work = Workspace(values, imp._specs, imp._offsets)
+    rng = np.random.default_rng(0)
+    for j in [0, 1, 4, 0, 2, 6, 1]:  # numeric and categorical columns, some twice
+        rows = np.flatnonzero(rng.random(values.shape[0]) < 0.3)
+        pool_ = imp._completed[:, j]
+        work.update(j, rows, pool_[rng.integers(0, pool_.size, rows.size)])
+        np.testing.assert_allclose(work.gram, work.design.T @ work.design, atol=1e-9)
+        np.testing.assert_allclose(work.sums, work.design.sum(axis=0), atol=1e-9)
