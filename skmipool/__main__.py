@@ -5,9 +5,11 @@ mice's nhanes data, fits ``chl ~ age + bmi + hyp`` by OLS in each completed
 copy and prints the pooled summary with the MI footer.
 
 ``skmipool fit DATA.csv --formula "y ~ x1 + x2" --model ols|logit|poisson|cox``
-does the same for a CSV file (empty cells are missing values) and prints the
-pooled table, or JSON with ``--json``. Bad input ends in a one-line error and
-exit status 2, without a traceback.
+does the same for a CSV file (empty cells are missing values): it imputes every
+column with :class:`skmipool.impute.ChainedImputer` (pmm for numbers, logistic
+models for text and categories, as mice does), fits the formula in each
+completed copy and prints the pooled table, or JSON with ``--json``. Bad input
+ends in a one-line error and exit status 2, without a traceback.
 """
 
 from __future__ import annotations
@@ -73,14 +75,22 @@ def _formula_columns(formula: str, columns) -> list[str]:
     return names
 
 
-def _check_numeric(frame, used: list[str]) -> None:
-    from pandas.api.types import is_numeric_dtype
+def _check_text_columns(frame) -> None:
+    """Text columns are imputed as categories, but not identifiers (a value per row)."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-    text = [c for c in frame.columns if not is_numeric_dtype(frame[c])]
-    if text:
+    bad = []
+    for col in frame.columns:
+        values = frame[col].dropna()
+        if is_numeric_dtype(values) or is_bool_dtype(values) or len(values) < 10:
+            continue
+        if values.nunique() > max(20, 0.5 * len(values)):
+            bad.append(str(col))
+    if bad:
         raise CommandError(
-            f"column(s) {text} are not numeric and the imputer imputes numbers only; "
-            f"encode them as numbers or remove them from the file"
+            f"column(s) {bad} are text with a different value in (almost) every row, like "
+            f"names or ids; they cannot be imputed or predict anything: remove them from the "
+            f"file"
         )
 
 
@@ -94,11 +104,12 @@ def _json_value(value):
 def fit_command(args) -> str:
     """Run ``skmipool fit``; return the text to print."""
     from skmipool import MIPooledEstimator
+    from skmipool.impute import ChainedImputer
     from skmipool.models import FormulaModel
 
     frame = _read_csv(args.data)
-    used = _formula_columns(args.formula, frame.columns)
-    _check_numeric(frame, used)
+    _formula_columns(args.formula, frame.columns)
+    _check_text_columns(frame)
     if not 0 < args.level < 1:
         raise CommandError(f"--level must lie between 0 and 1 (e.g. 0.95); got {args.level}")
     if args.imputations < 2:
@@ -106,7 +117,11 @@ def fit_command(args) -> str:
     model = FormulaModel(args.formula, model=args.model)
     verbose = 1 if (args.progress or (args.progress is None and sys.stderr.isatty())) else 0
     mi = MIPooledEstimator(
-        model, n_imputations=args.imputations, random_state=args.seed, verbose=verbose
+        model,
+        ChainedImputer(),
+        n_imputations=args.imputations,
+        random_state=args.seed,
+        verbose=verbose,
     ).fit(frame)
     table = mi.pooled_.to_frame(level=args.level, exponentiate=args.exponentiate)
     if args.json:
@@ -128,7 +143,8 @@ def fit_command(args) -> str:
         )
     header = (
         f"{args.data}: {len(frame)} rows, {int(frame.isna().sum().sum())} missing cells; "
-        f"{args.formula} ({args.model}), M = {args.imputations}\n\n"
+        f"{args.formula} ({args.model}), M = {args.imputations}; chained equations "
+        f"(pmm for numbers, logistic models for categories) on all columns\n\n"
     )
     return header + str(mi.summary(level=args.level, exponentiate=args.exponentiate))
 

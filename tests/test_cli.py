@@ -38,6 +38,7 @@ def test_fit_prints_the_pooled_table(capsys):
 def test_fit_json_matches_the_estimator(capsys):
     from skmipool import MIPooledEstimator
     from skmipool.datasets import load_nhanes
+    from skmipool.impute import ChainedImputer
     from skmipool.models import FormulaModel
 
     assert (
@@ -59,9 +60,9 @@ def test_fit_json_matches_the_estimator(capsys):
         == 0
     )
     payload = json.loads(capsys.readouterr().out)
-    mi = MIPooledEstimator(FormulaModel("chl ~ age + bmi"), n_imputations=4, random_state=3).fit(
-        load_nhanes(), None
-    )
+    mi = MIPooledEstimator(
+        FormulaModel("chl ~ age + bmi"), ChainedImputer(), n_imputations=4, random_state=3
+    ).fit(load_nhanes())
     ref = mi.pooled_.to_frame(level=0.9)
     got = pd.DataFrame(payload["terms"]).set_index("term")
     np.testing.assert_allclose(got["estimate"], ref["estimate"], rtol=1e-12)
@@ -90,6 +91,28 @@ def test_fit_cox_exponentiated(capsys):
     assert "estimate and interval exponentiated" in out and "t5" in out
 
 
+def test_fit_categorical_data(capsys):
+    """nhanes2: text categories are imputed as categories and enter the formula as levels."""
+    assert (
+        main(
+            [
+                "fit",
+                f"{DATA}/nhanes2.csv",
+                "--formula",
+                "hyp ~ age + bmi",
+                "--model",
+                "logit",
+                "-m",
+                "3",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    terms = [t["term"] for t in json.loads(capsys.readouterr().out)["terms"]]
+    assert terms == ["Intercept", "age[T.40-59]", "age[T.60-99]", "bmi"]
+
+
 def test_fit_logit(tmp_path, capsys):
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"x": rng.normal(size=200), "z": rng.normal(size=200)})
@@ -114,8 +137,12 @@ def test_fit_logit(tmp_path, capsys):
             "unknown column(s) ['zz'] in the formula",
         ),
         (
-            ["fit", f"{DATA}/nhanes2.csv", "--formula", "chl ~ bmi"],
-            "column(s) ['age', 'hyp'] are not numeric",
+            ["fit", f"{DATA}/mammalsleep.csv", "--formula", "sws ~ bw"],
+            "column(s) ['species'] are text with a different value in (almost) every row",
+        ),
+        (
+            ["fit", f"{DATA}/nhanes.csv", "--formula", "hyp ~ age + bmi", "--model", "logit"],
+            "the Binomial family needs y between 0 and 1",
         ),
         (["fit", f"{DATA}/nhanes.csv", "--formula", "chl age"], 'the formula needs a "~"'),
         (

@@ -624,3 +624,18 @@ def test_sklearn_compatible_estimator(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         check(estimator)
+
+
+@pytest.mark.parametrize(
+    ("model", "values", "message"),
+    [
+        ("logit", [1.0, 2.0], "the Binomial family needs y between 0 and 1"),
+        ("poisson", [-1.0, 2.0], "the Poisson family needs y non-negative"),
+    ],
+)
+def test_formula_outcome_outside_the_family_support(model, values, message):
+    """As R's glm: a 1/2-coded outcome is not silently fitted as a binomial proportion."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=40), "y": rng.choice(values, size=40)})
+    with pytest.raises(ValueError, match=message):
+        FormulaModel("y ~ x", model=model).fit(df)

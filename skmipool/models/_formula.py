@@ -27,7 +27,7 @@ from statsmodels.tools import sm_exceptions
 
 from skmipool.models._cox import _as_event, cox_dfcom, fit_phreg
 from skmipool.models._design import FittedModelMixin, cluster_codes
-from skmipool.models._glm import fit_glm_at_optimum, resolve_family
+from skmipool.models._glm import check_outcome_range, fit_glm_at_optimum, resolve_family
 
 __all__ = ["FormulaModel"]
 
@@ -367,6 +367,10 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
             kind == "class" and issubclass(self.model, BinaryModel)
         ):
             X = self._binary_outcome(X, lhs)
+        outcome = _NAME.match(lhs)
+        if family is not None and outcome is not None and outcome.group(1) in X.columns:
+            # as R's glm: "y values must be 0 <= y <= 1" for binomial, >= 0 for poisson, ...
+            check_outcome_range(X[outcome.group(1)].to_numpy(dtype=float), family)
         cov_kwds = None
         if cov_type == "cluster":
             cov_kwds = {"groups": cluster_codes(X[cluster].to_numpy()), "use_correction": True}
