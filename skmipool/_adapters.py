@@ -50,7 +50,22 @@ def coef_names(estimator, X) -> list[str]:
 
 
 def _design(estimator, X) -> np.ndarray:
+    names = getattr(estimator, "feature_names_in_", None)
+    if isinstance(X, pd.DataFrame) and names is not None:
+        missing = [str(c) for c in names if c not in X.columns]
+        extra = [str(c) for c in X.columns if c not in set(names)]
+        if missing or extra:
+            raise ValueError(
+                f"the rows must have the model's features {list(map(str, names))}; missing "
+                f"{missing}, unexpected {extra}."
+            )
+        X = X[list(names)]  # match by name, not position
     Z = np.asarray(X, dtype=float)
+    n_features = getattr(estimator, "n_features_in_", Z.shape[1])
+    if Z.ndim != 2 or Z.shape[1] != n_features:
+        raise ValueError(
+            f"the rows have {Z.shape[-1]} columns; the model was fitted on {n_features} features."
+        )
     if getattr(estimator, "fit_intercept", False):
         Z = np.column_stack([np.ones(Z.shape[0]), Z])
     return Z
@@ -93,6 +108,11 @@ def _inverse_information(info: np.ndarray, names: list[str], what: str) -> np.nd
 
 def _linear_regression(est, X, y) -> Estimate:
     # Classical OLS: sigma² = RSS / (n - p), cov = sigma² (Z'Z)^-1
+    if getattr(est, "positive", False):
+        raise ValueError(
+            "LinearRegression(positive=True) is a constrained estimator: its classical OLS "
+            'standard errors are invalid. Use variance="bootstrap" or positive=False.'
+        )
     names = coef_names(est, X)
     Z = _design(est, X)
     y = np.asarray(y, dtype=float)
@@ -121,6 +141,12 @@ def _logistic_regression(est, X, y) -> Estimate:
             f"inverse-Fisher standard errors would be invalid and the pooled intervals wrong. "
             f"Use LogisticRegression(C=np.inf) (penalty=None before scikit-learn 1.8), or "
             f'variance="bootstrap" for the penalized model.'
+        )
+    if getattr(est, "class_weight", None) is not None:
+        raise ValueError(
+            f"LogisticRegression(class_weight={est.class_weight!r}) maximises a weighted "
+            f"likelihood, so the inverse Fisher information is not its covariance. Use "
+            f'class_weight=None, or variance="bootstrap".'
         )
     if len(est.classes_) != 2:
         raise ValueError(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import sys
+import threading
 import warnings
 from collections import defaultdict
 from numbers import Integral, Real
@@ -97,12 +99,12 @@ class _Failure:
 def _bootstrap_estimate(estimator, X, y, point, n_bootstrap, rng) -> Estimate:
     """Nonparametric bootstrap covariance of ``point(fitted, X, y)`` within one dataset."""
     base = point(estimator, X, y)
-    n = len(y)
+    n = len(X)
     draws = np.empty((n_bootstrap, base.estimate.size))
     for b in range(n_bootstrap):
         rows = rng.integers(0, n, size=n)
         Xb = X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
-        yb = y[rows]
+        yb = None if y is None else (y.iloc[rows] if isinstance(y, pd.Series) else y[rows])
         draws[b] = point(clone(estimator).fit(Xb, yb), Xb, yb).estimate
     cov = np.atleast_2d(np.cov(draws, rowvar=False))
     return Estimate(base.estimate, cov, names=base.names, dfcom=None, nobs=n)
@@ -114,6 +116,9 @@ def _coef_point(estimator, X, y) -> Estimate:
     A coefficient matrix (one row per class or output) is flattened row by
     row; its terms are named ``feature[class]``.
     """
+    if callable(getattr(estimator, "get_estimate", None)):  # e.g. a formula model's terms
+        own = estimator.get_estimate()
+        return Estimate(own.estimate, np.eye(own.estimate.size), names=own.names)
     coef = np.atleast_2d(np.asarray(estimator.coef_, dtype=float))
     names = coef_names(estimator, X)
     has_icpt = bool(getattr(estimator, "fit_intercept", False))
@@ -153,8 +158,13 @@ def uses_imputation_bootstrap(imputer, setting) -> bool:
 
 def _impute_and_fit(m, imputer, estimator, data, n_x, spec, seed):
     """Imputation m: impute, fit, extract the estimand. Returns models and results."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    # warnings are collected per imputation and re-issued once by the parent; catch_warnings
+    # is not thread-safe, so under a threading backend they pass through as they are
+    in_main = threading.current_thread() is threading.main_thread()
+    recorder = warnings.catch_warnings(record=True) if in_main else contextlib.nullcontext([])
+    with recorder as caught:
+        if in_main:
+            warnings.simplefilter("always")
         imp = clone(imputer)
         if "random_state" in imp.get_params(deep=False):
             imp.set_params(random_state=seed)
@@ -176,7 +186,10 @@ def _impute_and_fit(m, imputer, estimator, data, n_x, spec, seed):
                 )
             Xc, yc = _split_completed(completed, data, n_x, spec)
             stage = "fitting the estimator"
-            est = clone(estimator).fit(Xc, yc)
+            est = clone(estimator)
+            if "random_state" in est.get_params(deep=False):
+                est.set_params(random_state=seed)  # stochastic estimators: seeded as bagging does
+            est = est.fit(Xc, yc)
             stage = "computing the estimand"
             estimate = _estimand(est, Xc, yc, spec, seed)
         except Exception as exc:
@@ -207,11 +220,15 @@ def _split_completed(completed, data, n_x, spec):
         Xc = arr[:, :n_x].astype(float, copy=False)
         if spec["x_is_frame"]:
             Xc = pd.DataFrame(Xc, columns=data.columns[:n_x], index=data.index)
-    if not spec["in_model"]:
-        return Xc, spec["y"]
-    if spec["classifier"]:
-        return Xc, spec["y"]  # labels are complete (checked in fit); coded y only predicts X
+    if not spec["in_model"] or spec["classifier"]:
+        # classifier labels are complete (checked in fit); the coded y only predicts X
+        y = spec["y"]
+        if y is not None and spec.get("y_name") is not None and spec["x_is_frame"]:
+            y = pd.Series(y, index=data.index, name=spec["y_name"])
+        return Xc, y
     yc = np.asarray(_column(completed, data, n_x), dtype=float)
+    if spec.get("y_name") is not None and spec["x_is_frame"]:
+        yc = pd.Series(yc, index=data.index, name=spec["y_name"])
     return Xc, yc
 
 
@@ -321,7 +338,9 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         outcomes are imputed and analysed, as mice does; with
         ``impute_target=False`` missing outcomes are an error.
     random_state : int, RandomState instance or None, default=None
-        Seeds the M imputations (and bootstrap resamples).
+        Seeds the M imputations, the bootstrap resamples and, for estimators
+        with a ``random_state`` parameter, each estimator clone (imputation m
+        gives its imputer and its estimator the same derived seed).
     n_jobs : int, default=None
         Number of imputation/analysis pairs run in parallel by joblib; the
         active joblib backend decides where. Results do not depend on it.
@@ -646,6 +665,8 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         -------
         self : MIPooledEstimator
         """
+        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
+            delattr(self, attr)  # nothing from an earlier fit survives (coef_, imputations_, ...)
         estimator = self._base_estimator()
         imputer = self._base_imputer()
         if self.estimand == "coef" and self.variance == "auto" and not has_coef_adapter(estimator):
@@ -676,6 +697,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             "in_model": self.impute_target and not outcome_in_X,
             "classifier": self._is_classifier(),
             "y": y,
+            "y_name": y_name,
             "estimand": self.estimand,
             "variance": self.variance,
             "n_bootstrap": self.n_bootstrap,

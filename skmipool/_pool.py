@@ -83,8 +83,13 @@ def barnard_rubin_df(m: int, lambda_, dfcom=None) -> np.ndarray:
         df_old = (m - 1) / lam**2  # Rubin (1987) eq. 3.1.6; inf where B = 0 (or B ~ 1e-150)
     if np.isinf(dfcom):
         return df_old
-    df_obs = (dfcom + 1.0) / (dfcom + 3.0) * dfcom * (1.0 - lam)  # B&R (1999) eq. 4
+    df_obs = adjusted_dfcom(dfcom) * (1.0 - lam)  # B&R (1999) eq. 4
     return (m - 1) * df_obs / ((m - 1) + lam**2 * df_obs)  # B&R (1999) eq. 3, rearranged
+
+
+def adjusted_dfcom(dfcom: float) -> float:
+    """(dfcom + 1) / (dfcom + 3) * dfcom: the complete-data df of Barnard & Rubin (1999, eq. 4)."""
+    return (dfcom + 1.0) / (dfcom + 3.0) * dfcom
 
 
 def fraction_missing_information(riv, df) -> np.ndarray:
@@ -337,6 +342,14 @@ def pool_estimates(
 
     q, names = _coerce_estimates(estimates, names)
     m, k = q.shape
+    if isinstance(covariances, pd.DataFrame) and k > 1:
+        # variances given as a frame are matched to the terms by name, not position
+        unknown = sorted(set(map(str, covariances.columns)) ^ set(names))
+        if unknown:
+            raise ValueError(
+                f"the columns of covariances do not match the term names; differing: {unknown}."
+            )
+        covariances = covariances.set_axis(list(map(str, covariances.columns)), axis=1)[names]
     u, full = _coerce_covariances(covariances, m, k)
     validate_imputations(q, u, names, full)
     scale = get_transform(transform)

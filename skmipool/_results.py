@@ -216,12 +216,17 @@ class PooledResult:
         """Total variance T = Ū + (1 + 1/M) B (diagonal)."""
         return self._series(self._components.t, "total")
 
+    def _require_full(self, what: str) -> None:
+        if not self._full and len(self._names) > 1:
+            raise ValueError(
+                f"{what} needs the within-imputation covariances between terms, but only "
+                f"variances were pooled. Pass (M, k, k) covariance matrices to pool_estimates."
+            )
+
     @property
     def within_cov(self) -> pd.DataFrame:
-        """Within-imputation covariance matrix Ū (k x k).
-
-        Diagonal when only variances were pooled.
-        """
+        """Within-imputation covariance matrix Ū (k x k); needs pooled covariance matrices."""
+        self._require_full("within_cov")
         return self._frame(self._matrices[0])
 
     @property
@@ -231,7 +236,8 @@ class PooledResult:
 
     @property
     def total_cov(self) -> pd.DataFrame:
-        """Total covariance matrix T = Ū + (1 + 1/M) B (k x k)."""
+        """Total covariance matrix T = Ū + (1 + 1/M) B (k x k); needs covariance matrices."""
+        self._require_full("total_cov")
         return self._frame(self._matrices[2])
 
     @property

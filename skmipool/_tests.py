@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from skmipool._fits import check_same_terms, collect_estimates, pool
-from skmipool._pool import pool_estimates, rubin_moments
+from skmipool._pool import adjusted_dfcom, pool_estimates, rubin_moments
 
 __all__ = ["MITestResult", "combine_chi_square", "compare", "pool_r_squared"]
 
@@ -80,10 +80,11 @@ def lrr_df(k: int, m: int, r: float) -> float:
     """Denominator df of Li, Raghunathan & Rubin (1991, eq. 2.16); also D3's df.
 
     With t = k(m - 1): ``4 + (t - 4)(1 + (1 - 2/t)/r)^2`` if t > 4, else
-    ``t (1 + 1/k)(1 + 1/r)^2 / 2``. Infinite when r = 0 (B = 0).
+    ``t (1 + 1/k)(1 + 1/r)^2 / 2``. Infinite when r = 0 (B = 0). D3's r can be
+    negative; the formula is used as it stands, as mitml does.
     """
     t = k * (m - 1)
-    if r <= 0:
+    if r == 0:
         return np.inf
     if t > 4:
         return 4.0 + (t - 4.0) * (1.0 + (1.0 - 2.0 / t) / r) ** 2
@@ -105,7 +106,7 @@ def reiter_df(k: int, m: int, r: float, dfcom: float) -> float:
             stacklevel=4,
         )
         return lrr_df(k, m, r)
-    vstar = (dfcom + 1.0) / (dfcom + 3.0) * dfcom
+    vstar = adjusted_dfcom(dfcom)
     if r <= 0:
         return vstar  # B = 0: the formula's limit, v = 4 + c2 = vstar
     if t == 4:
@@ -122,7 +123,20 @@ def reiter_df(k: int, m: int, r: float, dfcom: float) -> float:
         + c0 * (4.0 * a**2 / (c2 * c1) + 16.0 * a**2 * c1 / c2**3)
         + c0 * (8.0 * a**2 / c2**2)
     )
-    return 4.0 + 1.0 / z
+    v = 4.0 + 1.0 / z
+    if not 0.0 < v <= vstar:
+        # the approximation breaks down when dfcom is small next to the missing information
+        # (c2 <= 0); mitml returns this value (even negative or NaN) as it stands
+        fallback = min(lrr_df(k, m, r), vstar)
+        warnings.warn(
+            f"Reiter's small-sample df for D1 is {v:.3g}, outside (0, {vstar:.3g}] for "
+            f"dfcom = {dfcom:g}: the approximation breaks down for so small a dfcom. Using "
+            f"min(LRR df, dfcom-adjusted df) = {fallback:.3g}.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return fallback
+    return v
 
 
 def _restriction(result, terms, value, restriction):
@@ -142,26 +156,39 @@ def _restriction(result, terms, value, restriction):
         R[np.arange(len(terms)), [names.index(t) for t in terms]] = 1.0
     if np.linalg.matrix_rank(R) < R.shape[0]:
         raise ValueError("the restrictions are linearly dependent; drop the redundant rows.")
-    c = np.broadcast_to(np.asarray(value, dtype=float), (R.shape[0],))
-    return R, c
+    value = np.atleast_1d(np.asarray(value, dtype=float))
+    if value.size not in (1, R.shape[0]):
+        raise ValueError(
+            f"value has {value.size} entries for {R.shape[0]} restrictions; give one value or "
+            f"one per restriction."
+        )
+    return R, np.broadcast_to(value, (R.shape[0],))
 
 
 def d1_test(result, terms=None, value=0.0, restriction=None) -> MITestResult:
     """D1 (Li, Raghunathan & Rubin 1991) on a PooledResult; see PooledResult.wald_test."""
     R, c = _restriction(result, terms, value, restriction)
     k = R.shape[0]
-    if k > 1 and not result.has_full_covariances:
+    combines_terms = k > 1 or bool((np.count_nonzero(R, axis=1) > 1).any())
+    if combines_terms and not result.has_full_covariances:
         raise ValueError(
-            "a joint test of several terms needs the full covariance matrices; this result "
-            "pooled variances only. Pass (M, k, k) covariances to pool_estimates."
+            "a joint test or a contrast of several terms needs the full covariance matrices; "
+            "this result pooled variances only. Pass (M, k, k) covariances to pool_estimates."
         )
     q = result.estimates.to_numpy() @ R.T - c
     u = R @ result.covariances @ R.T
     m = q.shape[0]
     qbar, ubar, b, _ = rubin_moments(q, u)
-    ubar_inv_b = np.linalg.solve(ubar, b)
+    try:
+        ubar_inv_b = np.linalg.solve(ubar, b)
+        ubar_inv_q = np.linalg.solve(ubar, qbar)
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            "the within-imputation covariance of the tested terms is singular (duplicated or "
+            "linearly dependent terms); test a set of linearly independent terms."
+        ) from None
     r = (1.0 + 1.0 / m) * np.trace(ubar_inv_b) / k  # LRR (1991) eq. 2.15
-    stat = float(qbar @ np.linalg.solve(ubar, qbar)) / (k * (1.0 + r))  # eq. 2.14
+    stat = float(qbar @ ubar_inv_q) / (k * (1.0 + r))  # eq. 2.14
     dfcom = result.dfcom
     df2 = lrr_df(k, m, r) if np.isinf(dfcom) else reiter_df(k, m, r, dfcom)
     return MITestResult(stat, k, float(df2), _f_sf(stat, k, df2), float(r), "D1")
@@ -351,9 +378,9 @@ def compare(
         res = combine_chi_square(_wald_chi_square(est_full, tested), len(tested))
         return _renamed(res, "D2 (wald)")
 
-    k = _n_params_diff(fits_full, fits_null)
     parts_full = [_loglike_parts(f) for f in fits_full]
     parts_null = [_loglike_parts(f) for f in fits_null]
+    k = _n_params_diff(fits_full, fits_null)
     ll_full = np.array([p[0] for p in parts_full])
     ll_null = np.array([p[0] for p in parts_null])
     if method == "D2":
@@ -449,6 +476,11 @@ def pool_r_squared(fits: Sequence, adjusted: bool = False, level: float = 0.95) 
             )
     r2 = np.array([f.rsquared_adj if adjusted else f.rsquared for f in fits], dtype=float)
     n = np.array([f.nobs for f in fits], dtype=float)
+    if (n <= 3).any():
+        raise ValueError(
+            f"pooled R² needs more than 3 observations per fit (Fisher z has variance "
+            f"1 / (n - 3)); imputation {int(np.argmax(n <= 3)) + 1} has {int(n.min())}."
+        )
     z = np.arctanh(np.sign(r2) * np.sqrt(np.abs(r2)))  # Fisher (1915) z; Harel (2009) eq. 3
     label = "adj R^2" if adjusted else "R^2"
     pooled = pool_estimates(
