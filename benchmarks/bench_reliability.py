@@ -232,23 +232,42 @@ def overhead(quick: bool) -> pd.DataFrame:
 
 
 def parallel_speedup(quick: bool) -> pd.DataFrame:
+    """n_jobs=2 against n_jobs=1 for M = 20: the first (cold) call, then the best of 3.
+
+    The first n_jobs=2 call starts loky's worker processes and imports the libraries in
+    them; later calls reuse the workers, as a session or a grid search does. The two
+    settings alternate, and the best of 3 is kept, because the CPUs are shared with
+    other machines and single timings wander by 30%.
+    """
     from skmipool import MIPooledEstimator
 
     X, y = make_data(2_000 if quick else 20_000)
-    rows = {}
-    for n_jobs in (1, 2):
-        rows[f"n_jobs={n_jobs}"] = best_of(
-            lambda n_jobs=n_jobs: MIPooledEstimator(
-                imputer=iterative_imputer(),
-                imputation_bootstrap=False,
-                n_imputations=20,
-                random_state=0,
-                n_jobs=n_jobs,
-            ).fit(X, y),
-            1,
-        )
-    t = pd.Series(rows, name="seconds").to_frame()
-    t["speed-up"] = t["seconds"].iloc[0] / t["seconds"]
+
+    def run(n_jobs):
+        start = time.perf_counter()
+        MIPooledEstimator(
+            imputer=iterative_imputer(),
+            imputation_bootstrap=False,
+            n_imputations=20,
+            random_state=0,
+            n_jobs=n_jobs,
+        ).fit(X, y)
+        return time.perf_counter() - start
+
+    first = {n: run(n) for n in (1, 2)}
+    later = {1: [], 2: []}
+    for _ in range(3):
+        for n in (1, 2):
+            later[n].append(run(n))
+    t = pd.DataFrame(
+        {
+            "first call (s)": first,
+            "best of 3 later calls (s)": {n: min(v) for n, v in later.items()},
+        }
+    )
+    t.index = [f"n_jobs={n}" for n in t.index]
+    t["speed-up, first"] = t["first call (s)"].iloc[0] / t["first call (s)"]
+    t["speed-up, best"] = t["best of 3 later calls (s)"].iloc[0] / t["best of 3 later calls (s)"]
     return t
 
 
@@ -262,18 +281,26 @@ def peers(quick: bool) -> pd.DataFrame:
 
 
 def memory(quick: bool) -> pd.DataFrame:
-    """Peak traced allocation of one fit relative to one completed copy of the data."""
+    """Peak traced allocation of one fit (n_jobs=1) against M and keep_imputations.
+
+    The peak does not grow with M unless keep_imputations=True: fit keeps the fitted
+    imputers and estimators, not the completed copies. It is set by one imputer's working
+    set (IterativeImputer holds several copies of the data while it runs).
+    """
     from skmipool import MIPooledEstimator
 
     X, y = make_data(5_000 if quick else 20_000)
     copy_mb = (X.shape[0] * (X.shape[1] + 1) * 8) / 2**20
     rows = {}
-    for keep in (False, True):
+    for m, keep in ((2, False), (10, False), (20, False), (10, True), (20, True)):
         tracemalloc.start()
-        MIPooledEstimator(n_imputations=10, random_state=0, keep_imputations=keep).fit(X, y)
+        MIPooledEstimator(n_imputations=m, random_state=0, keep_imputations=keep).fit(X, y)
         peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
-        rows[f"keep_imputations={keep}"] = {"peak MB": peak, "completed copies": peak / copy_mb}
+        rows[f"M={m}, keep_imputations={keep}"] = {
+            "peak MB": peak,
+            "in completed copies": peak / copy_mb,
+        }
     return pd.DataFrame(rows).T
 
 
