@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_reliability import iterative_imputer, machine, make_data
+from bench_reliability import fit_m20, iterative_imputer, machine, make_data
 
 
 def _one(data: pd.DataFrame, seed: int):
@@ -32,24 +32,12 @@ def plain_loop(data, n_jobs):
     return joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(_one)(data, s) for s in range(20))
 
 
-def skmipool_fit(X, y, n_jobs):
-    from skmipool import MIPooledEstimator
-
-    return MIPooledEstimator(
-        imputer=iterative_imputer(),
-        imputation_bootstrap=False,
-        n_imputations=20,
-        random_state=0,
-        n_jobs=n_jobs,
-    ).fit(X, y)
-
-
 def main() -> None:
     X, y = make_data(20_000)
     data = pd.concat([X, y], axis=1)
     arms = {
         "plain joblib loop": lambda n: plain_loop(data, n),
-        "MIPooledEstimator": lambda n: skmipool_fit(X, y, n),
+        "MIPooledEstimator": lambda n: fit_m20(X, y, n),
     }
     best = {(a, n): np.inf for a in arms for n in (1, 2)}
     for a in arms:  # warm-up: start the workers, import the libraries

@@ -232,6 +232,19 @@ def overhead(quick: bool) -> pd.DataFrame:
     )
 
 
+def fit_m20(X, y, n_jobs):
+    """The parallel benchmark's fit: 20 IterativeImputer imputations (no bootstrap), OLS."""
+    from skmipool import MIPooledEstimator
+
+    return MIPooledEstimator(
+        imputer=iterative_imputer(),
+        imputation_bootstrap=False,
+        n_imputations=20,
+        random_state=0,
+        n_jobs=n_jobs,
+    ).fit(X, y)
+
+
 def parallel_speedup(quick: bool) -> pd.DataFrame:
     """n_jobs=2 against n_jobs=1 for M = 20: the first (cold) call, then the best of 3.
 
@@ -240,19 +253,12 @@ def parallel_speedup(quick: bool) -> pd.DataFrame:
     settings alternate, and the best of 3 is kept, because the CPUs are shared with
     other machines and single timings wander by 30%.
     """
-    from skmipool import MIPooledEstimator
 
     X, y = make_data(2_000 if quick else 20_000)
 
     def run(n_jobs):
         start = time.perf_counter()
-        MIPooledEstimator(
-            imputer=iterative_imputer(),
-            imputation_bootstrap=False,
-            n_imputations=20,
-            random_state=0,
-            n_jobs=n_jobs,
-        ).fit(X, y)
+        fit_m20(X, y, n_jobs)
         return time.perf_counter() - start
 
     first = {n: run(n) for n in (1, 2)}

@@ -55,3 +55,21 @@ def model_fixtures():
 @pytest.fixture(scope="session")
 def test_fixtures():
     return load_fixture("pool_tests.json")["tests"]
+
+
+# Not applicable, so not run: check_array_api_input (array API namespaces such as CuPy or
+# torch; skmipool's estimators work on NumPy arrays and pandas frames). Every other
+# scikit-learn estimator check runs.
+NOT_APPLICABLE_CHECKS = {"check_array_api_input"}
+
+
+def sklearn_check_params(estimators, label):
+    """pytest params (estimator, check) for every applicable scikit-learn estimator check."""
+    from sklearn.utils.estimator_checks import estimator_checks_generator
+
+    return [
+        pytest.param(est, check, id=f"{label(est)}-{check.func.__name__}")
+        for est in estimators
+        for _, check in estimator_checks_generator(est, legacy=True)
+        if check.func.__name__ not in NOT_APPLICABLE_CHECKS
+    ]

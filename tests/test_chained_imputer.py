@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
+from conftest import sklearn_check_params
 from mar_simulation import mar_data
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
@@ -16,7 +17,6 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 from sklearn.utils._param_validation import InvalidParameterError
-from sklearn.utils.estimator_checks import estimator_checks_generator
 
 from skmipool import DeterministicImputationWarning, MIPooledEstimator, pool
 from skmipool.datasets import load_nhanes, load_nhanes2
@@ -29,15 +29,7 @@ CHECKED_ESTIMATORS = [
     ChainedImputer(random_state=0),
     ChainedImputer(method="norm", sample_posterior=False, keep_trace=True, random_state=0),
 ]
-# Not applicable, so not run: check_array_api_input (array API namespaces such as CuPy or
-# torch; the chain works on NumPy arrays and pandas frames). Every other check runs.
-NOT_APPLICABLE = {"check_array_api_input"}
-SKLEARN_CHECKS = [
-    pytest.param(est, check, id=f"{est.method}-{check.func.__name__}")
-    for est in CHECKED_ESTIMATORS
-    for _, check in estimator_checks_generator(est, legacy=True)
-    if check.func.__name__ not in NOT_APPLICABLE
-]
+SKLEARN_CHECKS = sklearn_check_params(CHECKED_ESTIMATORS, lambda est: est.method)
 
 
 @pytest.mark.parametrize(("estimator", "check"), SKLEARN_CHECKS)

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from conftest import sklearn_check_params
+from mar_simulation import mar_data
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import NotFittedError
@@ -25,7 +27,6 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils import check_random_state
-from sklearn.utils.estimator_checks import estimator_checks_generator
 
 from skmipool import (
     DeterministicImputationWarning,
@@ -52,15 +53,7 @@ CHECKED_ESTIMATORS = [
         random_state=0,
     ),
 ]
-# Not applicable, so not run: check_array_api_input (array API namespaces such as CuPy or
-# torch; imputers and pooling work on NumPy arrays and pandas frames). Every other check runs.
-NOT_APPLICABLE = {"check_array_api_input"}
-SKLEARN_CHECKS = [
-    pytest.param(est, check, id=f"{type(est.estimator).__name__}-{check.func.__name__}")
-    for est in CHECKED_ESTIMATORS
-    for _, check in estimator_checks_generator(est, legacy=True)
-    if check.func.__name__ not in NOT_APPLICABLE
-]
+SKLEARN_CHECKS = sklearn_check_params(CHECKED_ESTIMATORS, lambda est: type(est.estimator).__name__)
 
 
 @pytest.mark.parametrize(("estimator", "check"), SKLEARN_CHECKS)
@@ -75,14 +68,7 @@ def test_sklearn_estimator_checks(estimator, check):
 
 def _mar_data(n=200, seed=0, frac=0.35):
     """Two correlated predictors; x1 missing with probability rising in y (MAR)."""
-    rng = np.random.default_rng(seed)
-    x = rng.multivariate_normal([0, 0], [[1, 0.5], [0.5, 1]], size=n)
-    y = 1.0 + 0.5 * x[:, 0] + 0.5 * x[:, 1] + rng.normal(size=n)
-    z = (y - y.mean()) / y.std()
-    shift = np.log(frac / (1 - frac))
-    miss = rng.random(n) < 1 / (1 + np.exp(-(shift + 1.5 * z)))
-    X = pd.DataFrame({"x1": np.where(miss, np.nan, x[:, 0]), "x2": x[:, 1]})
-    return X, pd.Series(y, name="y")
+    return mar_data(n, np.random.default_rng(seed), frac)
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
-from conftest import RTOL, load_completed, load_fixture
+from conftest import RTOL, load_completed, load_fixture, sklearn_check_params
 from sklearn.base import clone
-from sklearn.utils.estimator_checks import estimator_checks_generator
 from statsmodels.duration.hazard_regression import PHReg
 
 from skmipool import MIPooledEstimator, compare, pool
@@ -607,14 +606,10 @@ def test_docstring_lists_the_fitted_attributes(cls):
     assert attrs == _documented_attributes(cls)
 
 
-# Not applicable, so not run: check_array_api_input (array API namespaces such as CuPy or
-# torch; statsmodels works on NumPy arrays). Every other check runs.
-SKLEARN_CHECKS = [
-    pytest.param(est, check, id=f"{type(est).__name__}-{check.func.__name__}")
-    for est in [OLSRegressor(), GLMRegressor(), PoissonRegressor(), LogitClassifier()]
-    for _, check in estimator_checks_generator(est, legacy=True)
-    if check.func.__name__ != "check_array_api_input"
-]
+SKLEARN_CHECKS = sklearn_check_params(
+    [OLSRegressor(), GLMRegressor(), PoissonRegressor(), LogitClassifier()],
+    lambda est: type(est).__name__,
+)
 
 
 @pytest.mark.parametrize(("estimator", "check"), SKLEARN_CHECKS)
