@@ -33,6 +33,19 @@ def mar_data(n: int, rng: np.random.Generator, frac: float = 0.35):
     return X, pd.Series(y, name="y")
 
 
+def mar_datasets(reps: int, *, n: int = 200, seed: int = 2026):
+    """The replications' data: yields ``(X, y, imputation_seed)`` ``reps`` times.
+
+    One generator draws each dataset and then the integer seed of its
+    imputations, so every user of the simulation (the slow tests, the docs
+    table, tests/r/write_mar_datasets.py for R) sees the same datasets.
+    """
+    rng = np.random.default_rng(seed)
+    for _ in range(reps):
+        X, y = mar_data(n, rng)
+        yield X, y, int(rng.integers(2**31 - 1))
+
+
 def simulate(
     reps: int,
     *,
@@ -44,15 +57,13 @@ def simulate(
     n_jobs=None,
 ) -> pd.DataFrame:
     """One row per replication and term: estimate, std_error, covered, missing fraction."""
-    rng = np.random.default_rng(seed)
     rows = []
-    for rep in range(reps):
-        X, y = mar_data(n, rng)
+    for rep, (X, y, imputation_seed) in enumerate(mar_datasets(reps, n=n, seed=seed)):
         est = MIPooledEstimator(
             imputer=imputer,
             n_imputations=m,
             impute_target=impute_target,
-            random_state=int(rng.integers(2**31 - 1)),
+            random_state=imputation_seed,
             n_jobs=n_jobs,
         )
         with warnings.catch_warnings():

@@ -53,8 +53,9 @@ class ChainedImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Imputation model per column:
 
         - ``"pmm"``: predictive mean matching (FIMD 3.4): a parameter draw,
-          then the observed value of one of ``donors`` observed rows with
-          the closest predictions. Imputations stay within the observed values.
+          then the observed value of one of the ``donors`` observed rows with
+          the closest predictions, among a bootstrap of the observed rows
+          (``donor_bootstrap``). Imputations stay within the observed values.
         - ``"norm"``: Bayesian linear regression, sigma and beta drawn from
           their posterior (FIMD Algorithm 3.1).
         - ``"logreg"``: logistic regression with a parameter draw, for
@@ -89,6 +90,12 @@ default=None
         convergence from ``trace_`` (``keep_trace=True``).
     donors : int, default=5
         Size of the donor pool of ``"pmm"`` (mice's ``donors``).
+    donor_bootstrap : bool, default=True
+        ``"pmm"`` matches among an approximate Bayesian bootstrap of the
+        observed rows, drawn anew at every fit (Rubin & Schenker 1986), so that
+        the donors vary between imputations as the parameters do. This makes
+        pmm's imputations proper where mice's ``pmm`` (``False``) is not: see
+        Notes. Has no effect without ``sample_posterior`` or on other methods.
     sample_posterior : bool, default=True
         Draw parameters and imputations from their posterior (the proper
         imputation described above). False imputes deterministically:
@@ -152,14 +159,20 @@ default=None
     coefficients are drawn from the normal approximation of their posterior.
     Ordered categories are imputed as unordered ones (mice would use ``polr``).
 
-    ``pmm`` keeps imputations within the observed values, but where the
-    observed values are sparse (the tail that a strong MAR mechanism empties)
-    its donor pool reaches toward the centre. In the MAR simulation of the
-    tests (n = 200, 35% of x1 missing, rising with y) this biases the slope of
-    x1 by about -0.4 standard errors and the 95% intervals cover 0.91 of the
-    time, as with R mice's ``pmm`` on the same data (0.916); ``norm`` covers
-    0.94 there (mice: 0.94). Prefer ``norm`` for roughly normal columns in such
-    designs; ``donors=1`` removes the bias at the cost of more variable matches.
+    ``pmm`` keeps imputations within the observed values. Matching alone is
+    improper in the way a simple hot deck is (Rubin & Schenker 1986): every
+    imputation draws from the same observed rows, so the between-imputation
+    variance misses the uncertainty about the distribution of the donors'
+    values. ``donor_bootstrap=True`` (the default) matches among an
+    approximate Bayesian bootstrap of the observed rows instead, drawn anew
+    at every fit, which mice's ``pmm`` does not. In the MAR simulation of the
+    tests (n = 200, 35% of x1 missing, rising with y; 500 replications, M = 5)
+    the 95% interval of the x1 slope covers 0.946 of the time with SE/SD 0.99;
+    with ``donor_bootstrap=False`` 0.910 and 0.87, as with R mice's ``pmm`` on
+    the same datasets (0.916, 0.90); ``norm`` covers 0.94 (mice: 0.94). Where
+    the observed values are sparse (the tail that a strong MAR mechanism
+    empties) the donor pool reaches toward the centre, which there biases the
+    slope by about -0.3 standard errors with or without the bootstrap.
 
     ``fit_transform`` returns the completed data of the last sweep.
     ``transform`` imputes the missing cells of new data with the parameters
@@ -179,6 +192,9 @@ default=None
     References
     ----------
     Rubin, D. B. (1987). *Multiple Imputation for Nonresponse in Surveys*. Wiley.
+    Rubin, D. B. and Schenker, N. (1986). Multiple imputation for interval
+    estimation from simple random samples with ignorable nonresponse. *Journal
+    of the American Statistical Association* 81, 366-374.
     van Buuren, S. and Groothuis-Oudshoorn, K. (2011). mice: Multivariate
     Imputation by Chained Equations in R. *Journal of Statistical Software* 45(3).
     van Buuren, S. (2018). *Flexible Imputation of Missing Data*, 2nd ed. (FIMD).
@@ -217,6 +233,7 @@ default=None
         "visit_sequence": [StrOptions(set(VISIT_SEQUENCES)), list, tuple],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "donors": [Interval(Integral, 1, None, closed="left")],
+        "donor_bootstrap": ["boolean"],
         "sample_posterior": ["boolean"],
         "ridge": [Interval(Real, 0, None, closed="left")],
         "keep_trace": ["boolean"],
@@ -231,6 +248,7 @@ default=None
         visit_sequence="roman",
         max_iter=10,
         donors=5,
+        donor_bootstrap=True,
         sample_posterior=True,
         ridge=1e-5,
         keep_trace=False,
@@ -241,6 +259,7 @@ default=None
         self.visit_sequence = visit_sequence
         self.max_iter = max_iter
         self.donors = donors
+        self.donor_bootstrap = donor_bootstrap
         self.sample_posterior = sample_posterior
         self.ridge = ridge
         self.keep_trace = keep_trace
@@ -610,7 +629,7 @@ default=None
         if method == "norm":
             return NormModel(self.ridge)
         if method == "pmm":
-            return PmmModel(self.ridge, self.donors)
+            return PmmModel(self.ridge, self.donors, self.donor_bootstrap)
         if spec.kind == "categorical":
             return LogitModel(method, spec.n_levels)
         levels = np.unique(observed)
