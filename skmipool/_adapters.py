@@ -73,6 +73,16 @@ def _design(estimator, X) -> np.ndarray:
 
 def _check_full_rank(Z: np.ndarray, names: list[str]) -> None:
     """Collinear columns make the covariance singular: say which columns, and what to do."""
+    # Fast path: with its columns scaled to unit length, Z has singular values whose ratio
+    # is sqrt(eig) of the correlation form of Z'Z; times the ratio of the column lengths it
+    # bounds the relative size of the pivoted QR's diagonal. Far above the QR's rank
+    # tolerance below (about n * 1e-16), Z has full rank without the QR.
+    gram = Z.T @ Z
+    scale = np.sqrt(np.diag(gram))
+    if np.all(scale > 0):
+        eig = np.linalg.eigvalsh(gram / np.outer(scale, scale))
+        if eig[0] > 0 and np.sqrt(eig[0] / eig[-1]) * scale.min() / scale.max() > 1e-6:
+            return
     _, r, piv = linalg.qr(Z, mode="economic", pivoting=True)
     diag = np.abs(np.diag(r))
     tol = diag.max() * max(Z.shape) * np.finfo(float).eps if diag.size else 0.0

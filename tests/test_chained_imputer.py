@@ -23,7 +23,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from skmipool import DeterministicImputationWarning, MIPooledEstimator, pool
 from skmipool.datasets import load_nhanes, load_nhanes2
 from skmipool.impute import ChainedImputer
-from skmipool.impute._models import match_donors
+from skmipool.impute._models import match_donors, sort_order
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -552,6 +552,23 @@ def test_complete_columns_are_left_untouched():
 
 
 # ------------------------------------------------------------ predictive mean matching
+
+
+def test_sort_order_is_a_stable_argsort():
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 1000, 40_000):
+        x = rng.standard_t(2, size=n) * 10.0 ** rng.integers(-300, 300, size=n)
+        np.testing.assert_array_equal(sort_order(x), np.argsort(x, kind="stable"))
+    special = np.array([0.0, -0.0, np.inf, -np.inf, -1e-310, 1e-310, 2.5, -2.5, 2.5, 0.0])
+    np.testing.assert_array_equal(special[sort_order(special)], np.sort(special))
+    ties = np.round(rng.normal(size=5000), 1)  # many ties: kept in input order
+    np.testing.assert_array_equal(sort_order(ties), np.argsort(ties, kind="stable"))
+    # with 16 000 values, values within 2**-38 (relative) of each other count as tied
+    close = np.linspace(1.0, 2.0, 16_000)
+    close[:3] = [1.5 + 1e-13, 1.5, 1.5 + 1e-9]
+    order = sort_order(close)
+    first = np.flatnonzero(np.isin(order, [0, 1, 2]))
+    np.testing.assert_array_equal(order[first], [0, 1, 2])
 
 
 def test_donor_search_matches_brute_force():

@@ -358,7 +358,8 @@ default=None
                 obs, mis = rows[j]
                 column = work.column(j, obs, mis, self._design_cols[j], observed[j])
                 models[j].fit(column, rng, draw)
-                work.update(j, mis, models[j].impute(column.X_mis, rng, draw))
+                before = column.rows_mis
+                work.update(j, mis, models[j].impute(before, rng, draw), before)
             if self.keep_trace:
                 for i, j in enumerate(incomplete):
                     trace[:, it, i] = _mean_sd(values[rows[j][1], j])
@@ -426,8 +427,7 @@ default=None
         sweeps = 1 if missing.sum(axis=1).max() <= 1 else self.max_iter
         for _ in range(sweeps):
             for j in todo:
-                X_mis = work.predictors(rows[j], self._design_cols[j])
-                work.update(j, rows[j], models[j].impute(X_mis, rng, draw))
+                work.update(j, rows[j], models[j].impute(work.rows(rows[j]), rng, draw))
         return self._output(data, values, missing)
 
     # -------------------------------------------------------------- helpers

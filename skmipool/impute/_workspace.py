@@ -2,7 +2,7 @@
 
 The linear models need only the moments of their observed rows. The
 workspace keeps ``D'D`` and ``D'1`` of the whole design matrix D up to date
-(a column's rows and columns are recomputed when it is imputed) and gets the
+(updated from the rows a column's imputation changes) and gets the
 observed rows' moments by subtracting those of the missing rows, so that
 fitting ``norm`` never passes over the observed rows and ``pmm`` passes once
 (its fitted values).
@@ -26,7 +26,12 @@ class Workspace:
     cross-products lose no precision to large means) and categorical columns
     as K - 1 dummies; a model's predictors are a fixed set of design columns.
     Imputing a column writes its missing rows in both and, with
-    ``moments=True``, refreshes the cross-products.
+    ``moments=True``, updates the cross-products.
+
+    The models read rows of the design at full width (``rows``): a gather of
+    whole rows is several times faster than one of rows and some columns, and
+    a model's predictions are one product with its coefficients placed in a
+    vector of length q (zero for the columns it does not use).
     """
 
     def __init__(
@@ -40,40 +45,60 @@ class Workspace:
         widths = [spec.width for spec in specs]
         self.starts = np.cumsum([0, *widths])[:-1]
         self.design = np.empty((values.shape[0], sum(widths)))
-        everything = np.arange(values.shape[0])
         for j in range(len(specs)):
-            self._write(j, everything, values[:, j])
+            self.design[:, self._block(j)] = self._encode(j, values[:, j])
         self.gram = self.design.T @ self.design if moments else None
-        self.sums = self.design.sum(axis=0) if moments else None
+        self.sums = np.ones(values.shape[0]) @ self.design if moments else None
+        self._buffers: dict[int, np.ndarray] = {}
+
+    def _block(self, j: int) -> slice:
+        """The design columns of column j, as a slice."""
+        return slice(self.starts[j], self.starts[j] + self.specs[j].width)
 
     def columns_of(self, j: int) -> np.ndarray:
         """The design columns of column j."""
         return np.arange(self.starts[j], self.starts[j] + self.specs[j].width)
 
-    def _write(self, j: int, rows: np.ndarray, new: np.ndarray) -> None:
-        spec, start = self.specs[j], self.starts[j]
+    def _encode(self, j: int, new: np.ndarray) -> np.ndarray:
+        """Design columns (rows x width) of values ``new`` of column j."""
+        spec = self.specs[j]
         if spec.kind == "numeric":
-            self.design[rows, start] = new - self.offsets[j]
-        elif spec.width:
-            levels = np.arange(1, spec.n_levels)
-            self.design[rows, start : start + spec.width] = new[:, None] == levels
+            return (new - self.offsets[j])[:, None]
+        return (new[:, None] == np.arange(1, spec.n_levels)).astype(float)
 
-    def update(self, j: int, rows: np.ndarray, new: np.ndarray) -> None:
-        """Write the imputed values of column j into its missing rows.
+    def rows(self, rows: np.ndarray, j: int | None = None) -> np.ndarray:
+        """``design[rows]`` at full width. With ``j``, into a buffer kept for column j
+        (its missing rows are gathered once per sweep, always the same number)."""
+        if j is None:
+            return self.design.take(rows, axis=0)
+        buffer = self._buffers.get(j)
+        if buffer is None or buffer.shape[0] != rows.size:
+            buffer = self._buffers[j] = np.empty((rows.size, self.design.shape[1]))
+        return self.design.take(rows, axis=0, out=buffer)
 
-        The rows and columns of j in ``D'D`` and ``D'1`` are recomputed over all
-        rows (one matrix-vector product per design column of j; faster here
-        than an update from the changed rows, whose gathers cost more).
+    def update(self, j: int, rows: np.ndarray, new: np.ndarray, before=None) -> None:
+        """Write the imputed values of column j into its rows ``rows``.
+
+        With cross-products, those of column j's design columns C change only
+        in the rows written. With B the rows at full width before the write and
+        Δ the change of their C columns: ``D'D[:, C] += B'Δ``, then
+        ``D'D[C, C] += Δ'(B[:, C] + Δ)`` (the new C'C minus the old is
+        ``B_C'Δ + Δ'B_C + Δ'Δ``), the rows C by symmetry, and ``D'1[C] += 1'Δ``.
+        ``before`` is B if the caller has it (``ColumnData.moments`` does).
         """
+        cols = self._block(j)
+        block = self._encode(j, new)
+        if self.gram is not None and before is None:
+            before = self.rows(rows)
         self.values[rows, j] = new
-        self._write(j, rows, new)
-        if self.gram is not None:
-            cols = self.columns_of(j)
-            block = self.design[:, cols]
-            cross = self.design.T @ block
-            self.gram[:, cols] = cross
-            self.gram[cols, :] = cross.T
-            self.sums[cols] = block.sum(axis=0)
+        self.design[rows, cols] = block
+        if self.gram is None:
+            return
+        delta = block - before[:, cols]
+        self.gram[:, cols] += before.T @ delta
+        self.gram[cols, cols] += delta.T @ block
+        self.gram[cols, :] = self.gram[:, cols].T
+        self.sums[cols] += np.ones(delta.shape[0]) @ delta
 
     def predictors(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         return self.design[np.ix_(rows, cols)]
@@ -107,27 +132,35 @@ class ColumnData:
             cols,
             y_obs,
         )
-        self._X_mis = None
+        self._rows_mis = None
 
     @property
-    def X_mis(self) -> np.ndarray:
-        if self._X_mis is None:
-            self._X_mis = self.work.predictors(self.mis, self.cols)
-        return self._X_mis
+    def rows_mis(self) -> np.ndarray:
+        """The design's missing rows at full width, as they are before this column's
+        imputation (the models' ``impute`` input; ``Workspace.update``'s ``before``)."""
+        if self._rows_mis is None:
+            self._rows_mis = self.work.rows(self.mis, self.j)
+        return self._rows_mis
+
+    @property
+    def design_width(self) -> int:
+        """Number of columns of the whole design matrix."""
+        return self.work.design.shape[1]
 
     @property
     def X_obs(self) -> np.ndarray:
+        """The predictors of the observed rows (n_obs x predictors)."""
         return self.work.predictors(self.obs, self.cols)
 
     def moments(self) -> Moments:
         """Moments of the observed rows: those of all rows minus those of the missing rows."""
-        work, target = self.work, self.work.starts[self.j]
-        both = np.append(self.cols, target)
-        D_mis = work.predictors(self.mis, both)
-        self._X_mis = D_mis[:, :-1]
-        gram = work.gram[np.ix_(both, both)] - D_mis.T @ D_mis
+        work = self.work
+        both = np.append(self.cols, work.starts[self.j])
+        B = self.rows_mis
+        pick = np.ix_(both, both)
+        gram = work.gram[pick] - (B.T @ B)[pick]
         n = self.obs.size
-        mean = (work.sums[both] - D_mis.sum(axis=0)) / n
+        mean = (work.sums[both] - (np.ones(B.shape[0]) @ B)[both]) / n
         centred = gram - n * np.outer(mean, mean)
         return Moments(
             n=n,
@@ -143,4 +176,4 @@ class ColumnData:
         """``X_obs[:, kept] @ coef`` as one product with the whole design matrix."""
         full = np.zeros(self.work.design.shape[1])
         full[self.cols[kept]] = coef
-        return (self.work.design @ full)[self.obs]
+        return (self.work.design @ full).take(self.obs)
