@@ -287,10 +287,11 @@ class PmmModel(NormModel):
             order = rows[sort_order(fitted[rows])]
         else:
             order = sort_order(fitted)
-            pred = fitted[order]
-            if draw and pred.size > 1 and np.any(pred[1:] == pred[:-1]):
-                perm = rng.permutation(pred.size)  # ties in random order
-                order = perm[sort_order(fitted[perm])]
+            if draw and order.size > 1:
+                pred = fitted[order]
+                if np.any(pred[1:] == pred[:-1]):
+                    perm = rng.permutation(pred.size)  # ties in random order
+                    order = perm[sort_order(fitted[perm])]
         pred, values = fitted[order], values[order]
         self.sorted_pred_, self.donor_values_ = pred, values
         return self

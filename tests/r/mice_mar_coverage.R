@@ -6,7 +6,8 @@
 # Writes tests/fixtures/mice_mar_coverage.json: for mice's norm and pmm (M = 5, maxit = 10,
 # seed rep + 1), the coverage of the 95% interval of the x1 slope of lm(y ~ x1 + x2)
 # (truth 0.5), its bias, mean SE, SD of the estimates and mean between-imputation
-# variance B over the 500 replications, and checksums of the data read.
+# variance B over the 500 replications, each replication's estimate and SE (for paired
+# comparisons), and checksums of the data read.
 
 suppressPackageStartupMessages({
   library(mice)
@@ -34,6 +35,8 @@ summarise <- function(method) {
     one_rep(d[d$rep == r, c("x1", "x2", "y")], method, seed = r + 1)
   }))
   list(
+    estimates = unname(res[, "estimate"]),
+    std_errors = unname(res[, "se"]),
     coverage = mean(res[, "covered"]),
     bias = mean(res[, "estimate"]) - 0.5,
     mean_se = mean(res[, "se"]),
@@ -46,6 +49,8 @@ summarise <- function(method) {
 out <- list(
   design = paste("mar_data(200, default_rng(2026)) of tests/mar_simulation.py, 500 reps;",
                  "mice(m = 5, maxit = 10, seed = rep + 1); x1 slope of lm(y ~ x1 + x2)"),
+  m = 5,
+  maxit = 10,
   versions = list(R = R.version.string, mice = as.character(packageVersion("mice"))),
   data = list(reps = length(reps), rows = nrow(d), sum_y = sum(d$y),
               sum_x1_observed = sum(d$x1, na.rm = TRUE), missing_x1 = sum(is.na(d$x1))),
@@ -54,4 +59,4 @@ out <- list(
 )
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE),
            "tests/fixtures/mice_mar_coverage.json")
-print(out[c("norm", "pmm")])
+print(lapply(out[c("norm", "pmm")], function(r) r[!names(r) %in% c("estimates", "std_errors")]))
