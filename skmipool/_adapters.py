@@ -79,7 +79,7 @@ def _check_full_rank(Z: np.ndarray, names: list[str]) -> None:
     # tolerance below (about n * 1e-16), Z has full rank without the QR.
     gram = Z.T @ Z
     scale = np.sqrt(np.diag(gram))
-    if np.all(scale > 0):
+    if scale.size and np.all(scale > 0):
         eig = np.linalg.eigvalsh(gram / np.outer(scale, scale))
         if eig[0] > 0 and np.sqrt(eig[0] / eig[-1]) * scale.min() / scale.max() > 1e-6:
             return

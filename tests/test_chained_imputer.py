@@ -638,7 +638,11 @@ def _mice_mar_coverage():
 
 
 def test_mice_coverage_fixture_was_made_from_these_datasets():
-    data = _mice_mar_coverage()["data"]
+    fixture = _mice_mar_coverage()
+    assert (fixture["m"], fixture["maxit"]) == (5, 10)  # as MIPooledEstimator below
+    for method in ("norm", "pmm"):
+        assert len(fixture[method]["estimates"]) == len(fixture[method]["std_errors"]) == 500
+    data = fixture["data"]
     sets = list(mar_datasets(COVERAGE_REPS, n=200, seed=COVERAGE_SEED))
     x1 = np.concatenate([X["x1"].to_numpy() for X, _, _ in sets])
     y = np.concatenate([y.to_numpy() for _, y, _ in sets])
@@ -653,8 +657,9 @@ def _binomial_tolerance(p, reps):
 
 
 @pytest.fixture(scope="module")
-def mar_coverage():
-    """x1 slope over 500 MAR replications (tests/mar_simulation.py design), four imputers.
+def mar_runs():
+    """x1 slope over 500 MAR replications (tests/mar_simulation.py design), four imputers:
+    one row per arm and replication.
 
     The IterativeImputer arm is the issue's reference: ``sample_posterior=True`` without
     MIPooledEstimator's imputation bootstrap. It runs with ``max_iter=1`` and
@@ -676,7 +681,7 @@ def mar_coverage():
         ),
     }
     rows = []
-    for X, y, seed in mar_datasets(COVERAGE_REPS, n=200, seed=COVERAGE_SEED):
+    for rep, (X, y, seed) in enumerate(mar_datasets(COVERAGE_REPS, n=200, seed=COVERAGE_SEED)):
         for arm, (imputer, bootstrap) in arms.items():
             mi = MIPooledEstimator(
                 imputer=imputer,
@@ -691,13 +696,20 @@ def mar_coverage():
             rows.append(
                 {
                     "arm": arm,
+                    "rep": rep,
                     "estimate": mi.pooled_.estimate["x1"],
                     "se": mi.std_error_["x1"],
                     "covered": ci["lower"] <= 0.5 <= ci["upper"],
                     "B": mi.estimates_["x1"].var(ddof=1),
                 }
             )
-    sim = pd.DataFrame(rows).groupby("arm", sort=False)
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def mar_coverage(mar_runs):
+    """Coverage, bias, mean SE, SD of the estimates, mean B and SE/SD per arm (printed)."""
+    sim = mar_runs.groupby("arm", sort=False)
     table = pd.DataFrame(
         {
             "coverage": sim["covered"].mean(),
@@ -710,7 +722,7 @@ def mar_coverage():
     table["se_sd"] = table["mean_se"] / table["sd_estimate"]
     mice = _mice_mar_coverage()
     for method in ("pmm", "norm"):
-        table.loc[f"R mice {method} (fixture)"] = pd.Series(mice[method])
+        table.loc[f"R mice {method} (fixture)"] = pd.Series(mice[method])[table.columns]
     print(f"\nx1 slope, {COVERAGE_REPS} MAR replications, n = 200, M = 5")
     print(table.round(4).to_string())
     return table
@@ -747,7 +759,7 @@ def test_norm_coverage_and_se_sd_beat_iterative_imputer(mar_coverage):
     ("arm", "method"),
     [("ChainedImputer(norm)", "norm"), ("pmm, donor_bootstrap=False [mice]", "pmm")],
 )
-def test_norm_and_mice_style_pmm_match_r_mice(mar_coverage, arm, method):
+def test_norm_and_mice_style_pmm_match_r_mice(mar_runs, mar_coverage, arm, method):
     """Same 500 datasets, independent imputations: the statistics of R mice's runs."""
     ours, mice = mar_coverage.loc[arm], _mice_mar_coverage()[method]
     tol = np.sqrt(2) * _binomial_tolerance(mice["coverage"], COVERAGE_REPS)  # two binomials
@@ -755,6 +767,20 @@ def test_norm_and_mice_style_pmm_match_r_mice(mar_coverage, arm, method):
     assert abs(ours["bias"] - mice["bias"]) < 0.01
     assert abs(ours["se_sd"] - mice["se_sd"]) < 0.05
     assert abs(ours["mean_B"] / mice["mean_B"] - 1) < 0.15
+    # paired by dataset: the pooled SEs of one method agree on average to a few percent
+    runs = mar_runs[mar_runs["arm"] == arm].sort_values("rep")
+    ratio = runs["se"].to_numpy() / np.asarray(mice["std_errors"])
+    assert abs(ratio.mean() - 1) < 0.03, ratio.mean()
+    assert np.corrcoef(runs["estimate"], mice["estimates"])[0, 1] > 0.9
+
+
+@pytest.mark.slow
+def test_bootstrapped_donors_widen_the_se_of_mice_pmm(mar_runs):
+    """Paired by dataset, the default's SEs exceed those of R mice's pmm (the power of the
+    SE comparison above: the two pmm variants differ by far more than its tolerance)."""
+    runs = mar_runs[mar_runs["arm"] == "ChainedImputer() [pmm]"].sort_values("rep")
+    ratio = runs["se"].to_numpy() / np.asarray(_mice_mar_coverage()["pmm"]["std_errors"])
+    assert ratio.mean() > 1.08, ratio.mean()
 
 
 def test_workspace_cross_products_follow_the_updates(mixed):

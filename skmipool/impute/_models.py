@@ -203,8 +203,9 @@ def sort_order(x: np.ndarray) -> np.ndarray:
     lower bits flipped; the lowest b bits, b enough to number the n values,
     are replaced by each value's position, and the sorted keys' low bits give
     the order. As in a stable argsort, equal values keep their input order,
-    and so do values that agree in all but those b bits (relative difference
-    below 2**(b - 52), 4e-12 for n = 16 000).
+    and so do values that agree in all but those b bits, that is within
+    2**b units in the last place (a relative difference below 2**(b - 52),
+    4e-12 for n = 16 000, for normal numbers).
     """
     n = x.size
     low = np.int64((1 << max(int(n - 1).bit_length(), 1)) - 1)
@@ -254,7 +255,8 @@ class PmmModel(NormModel):
     predicted with the fitted coefficients, missing rows with the drawn ones;
     each missing row takes the observed value of a donor drawn at random from
     the ``donors`` closest predictions. Ties between observed predictions are
-    broken at random.
+    broken at random. Without draws each missing row takes its nearest donor;
+    among donors with equal predictions, the last observed row.
 
     With ``bootstrap`` (and draws) the donors are an approximate Bayesian
     bootstrap of the observed rows, drawn anew at every fit: a resample of

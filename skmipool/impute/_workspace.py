@@ -49,7 +49,6 @@ class Workspace:
             self.design[:, self._block(j)] = self._encode(j, values[:, j])
         self.gram = self.design.T @ self.design if moments else None
         self.sums = np.ones(values.shape[0]) @ self.design if moments else None
-        self._buffers: dict[int, np.ndarray] = {}
 
     def _block(self, j: int) -> slice:
         """The design columns of column j, as a slice."""
@@ -66,15 +65,9 @@ class Workspace:
             return (new - self.offsets[j])[:, None]
         return (new[:, None] == np.arange(1, spec.n_levels)).astype(float)
 
-    def rows(self, rows: np.ndarray, j: int | None = None) -> np.ndarray:
-        """``design[rows]`` at full width. With ``j``, into a buffer kept for column j
-        (its missing rows are gathered once per sweep, always the same number)."""
-        if j is None:
-            return self.design.take(rows, axis=0)
-        buffer = self._buffers.get(j)
-        if buffer is None or buffer.shape[0] != rows.size:
-            buffer = self._buffers[j] = np.empty((rows.size, self.design.shape[1]))
-        return self.design.take(rows, axis=0, out=buffer)
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        """``design[rows]`` at full width (a copy)."""
+        return self.design.take(rows, axis=0)
 
     def update(self, j: int, rows: np.ndarray, new: np.ndarray, before=None) -> None:
         """Write the imputed values of column j into its rows ``rows``.
@@ -139,7 +132,7 @@ class ColumnData:
         """The design's missing rows at full width, as they are before this column's
         imputation (the models' ``impute`` input; ``Workspace.update``'s ``before``)."""
         if self._rows_mis is None:
-            self._rows_mis = self.work.rows(self.mis, self.j)
+            self._rows_mis = self.work.rows(self.mis)
         return self._rows_mis
 
     @property
