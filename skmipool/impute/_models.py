@@ -36,6 +36,7 @@ __all__ = [
     "bootstrap_rows",
     "match_donors",
     "select_predictors",
+    "sort_order",
 ]
 
 # mice remove.lindep: drop predictors while the smallest / largest eigenvalue of their
@@ -261,7 +262,7 @@ class PmmModel(NormModel):
     With ``bootstrap`` (and draws) the donors are an approximate Bayesian
     bootstrap of the observed rows, drawn anew at every fit: a resample of
     size n_obs with replacement, a row drawn k times entering the pool k
-    times (Rubin & Schenker 1986, section 3). Matching among the same
+    times (Rubin & Schenker 1986). Matching among the same
     observed rows in every imputation (mice's ``pmm``: ``bootstrap=False``)
     leaves out the uncertainty about the distribution of the donors' values,
     as a simple hot deck does, and its between-imputation variance comes out
