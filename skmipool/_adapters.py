@@ -71,8 +71,11 @@ def _design(estimator, X) -> np.ndarray:
     return Z
 
 
-def _check_full_rank(Z: np.ndarray, names: list[str]) -> None:
-    """Collinear columns make the covariance singular: say which columns, and what to do."""
+def _check_full_rank(Z: np.ndarray, names: list[str]) -> np.ndarray:
+    """Collinear columns make the covariance singular: say which columns, and what to do.
+
+    Returns Z'Z, which the check computes anyway (the OLS information matrix).
+    """
     # Fast path: with its columns scaled to unit length, Z has singular values whose ratio
     # is sqrt(eig) of the correlation form of Z'Z; times the ratio of the column lengths it
     # bounds the relative size of the pivoted QR's diagonal. Far above the QR's rank
@@ -82,7 +85,7 @@ def _check_full_rank(Z: np.ndarray, names: list[str]) -> None:
     if scale.size and np.all(scale > 0):
         eig = np.linalg.eigvalsh(gram / np.outer(scale, scale))
         if eig[0] > 0 and np.sqrt(eig[0] / eig[-1]) * scale.min() / scale.max() > 1e-6:
-            return
+            return gram
     _, r, piv = linalg.qr(Z, mode="economic", pivoting=True)
     diag = np.abs(np.diag(r))
     tol = diag.max() * max(Z.shape) * np.finfo(float).eps if diag.size else 0.0
@@ -94,6 +97,7 @@ def _check_full_rank(Z: np.ndarray, names: list[str]) -> None:
             f"combinations of the other columns (collinear or constant), so their coefficients "
             f"and standard errors are not identified. Drop those columns before fitting."
         )
+    return gram
 
 
 def _params(estimator) -> np.ndarray:
@@ -128,14 +132,14 @@ def _linear_regression(est, X, y) -> Estimate:
     y = np.asarray(y, dtype=float)
     if y.ndim != 1:
         raise ValueError("coefficient standard errors are supported for a single outcome only.")
-    _check_full_rank(Z, names)
+    gram = _check_full_rank(Z, names)
     beta = _params(est)
     n, p = Z.shape
     if n <= p:
         raise ValueError(f"{n} rows for {p} coefficients: no residual degrees of freedom.")
     resid = y - Z @ beta
     sigma2 = resid @ resid / (n - p)
-    cov = sigma2 * _inverse_information(Z.T @ Z, names, "OLS")
+    cov = sigma2 * _inverse_information(gram, names, "OLS")
     return Estimate(beta, cov, names=names, dfcom=float(n - p), nobs=n)
 
 

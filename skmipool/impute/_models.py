@@ -146,7 +146,7 @@ class NormModel:
 
     ``fit`` takes the column's data as an object with a ``moments()`` method
     and the design columns ``cols`` of its predictors (and, for
-    :class:`PmmModel`, ``fitted(cols, coef)`` and ``y_obs``); ``impute`` takes
+    :class:`PmmModel`, ``fitted(weights)`` and ``y_obs``); ``impute`` takes
     rows of the whole design matrix, which ``weights_`` (the coefficients at
     the predictors' design columns, zero elsewhere) and ``constant_`` predict.
     """
@@ -280,7 +280,8 @@ class PmmModel(NormModel):
         m = data.moments()
         b = self._fit_moments(m, rng, draw, data)
         # observed rows predicted with b-hat (type 1 matching), as y_mean + (X - mean) b
-        fitted = data.fitted(self.cols_, b) + (m.y_mean - self.mean_ @ b)
+        weights, constant = _full_width(data, self.cols_, b, m.y_mean, self.mean_)
+        fitted = data.fitted(weights) + constant
         values = data.y_obs
         if draw and self.bootstrap:
             # approximate Bayesian bootstrap of the donors (Rubin & Schenker 1986): n_obs rows

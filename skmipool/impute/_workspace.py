@@ -54,10 +54,6 @@ class Workspace:
         """The design columns of column j, as a slice."""
         return slice(self.starts[j], self.starts[j] + self.specs[j].width)
 
-    def columns_of(self, j: int) -> np.ndarray:
-        """The design columns of column j."""
-        return np.arange(self.starts[j], self.starts[j] + self.specs[j].width)
-
     def _encode(self, j: int, new: np.ndarray) -> np.ndarray:
         """Design columns (rows x width) of values ``new`` of column j."""
         spec = self.specs[j]
@@ -165,8 +161,6 @@ class ColumnData:
             x_square=np.diag(gram)[:-1],
         )
 
-    def fitted(self, kept: np.ndarray, coef: np.ndarray) -> np.ndarray:
-        """``X_obs[:, kept] @ coef`` as one product with the whole design matrix."""
-        full = np.zeros(self.work.design.shape[1])
-        full[self.cols[kept]] = coef
-        return (self.work.design @ full).take(self.obs)
+    def fitted(self, weights: np.ndarray) -> np.ndarray:
+        """``D_obs @ weights`` for full-width weights, as one product with the whole design."""
+        return (self.work.design @ weights).take(self.obs)
