@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
-from skmipool._fits import Estimate
+from skmipool._estimate import Estimate
 
 __all__ = [
     "NoStandardErrorError",

@@ -16,7 +16,7 @@ from scipy import sparse
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from skmipool._adapters import _check_full_rank
-from skmipool._fits import Estimate
+from skmipool._estimate import Estimate
 
 __all__ = ["Design", "FittedModelMixin", "build_design", "cluster_codes"]
 
