@@ -6,6 +6,7 @@ adapters, fits and the estimator all build on it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,7 +15,7 @@ import pandas as pd
 from skmipool._pool import _check_dfcom
 from skmipool._scales import get_transform
 
-__all__ = ["Estimate"]
+__all__ = ["Estimate", "check_model_terms"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,11 @@ class Estimate:
         The inference scale the estimate is on ("logit" for log odds of a
         predicted probability, ...). :func:`pool` pools on it and maps the
         pooled estimate and interval back.
+    model_terms : mapping or sequence of (term, coefficient names) pairs, optional
+        Which coefficients belong to which term of the analysis model, e.g.
+        ``{"age": ["age[T.40-59]", "age[T.60-99]"], "bmi": ["bmi"]}``: a
+        categorical predictor's dummies form one term. Used by
+        :meth:`PooledResult.wald_test_terms`; None: every coefficient is a term.
 
     Examples
     --------
@@ -55,6 +61,7 @@ class Estimate:
     nobs: int | None = None
     loglike: float | None = field(default=None, compare=False)
     scale: object = "identity"
+    model_terms: tuple[tuple[str, tuple[str, ...]], ...] | None = None
 
     def __post_init__(self):
         est = self.estimate
@@ -87,3 +94,41 @@ class Estimate:
         if self.dfcom is not None:
             object.__setattr__(self, "dfcom", _check_dfcom(self.dfcom))
         object.__setattr__(self, "scale", get_transform(self.scale))
+        if self.model_terms is not None:
+            object.__setattr__(self, "model_terms", check_model_terms(self.model_terms, names))
+
+
+def check_model_terms(model_terms, names) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Model terms as ``((term, (coefficient, ...)), ...)``; each coefficient named once.
+
+    Coefficients in no term (the intercept, usually) are allowed: they are not
+    tested term by term.
+    """
+    pairs = model_terms.items() if isinstance(model_terms, Mapping) else model_terms
+    out = []
+    for pair in pairs:
+        try:
+            term, coefs = pair
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"model_terms must map each term to its coefficient names, e.g. "
+                f'{{"age": ["age[T.40-59]", "age[T.60-99]"]}}; got the entry {pair!r}.'
+            ) from None
+        coefs = (coefs,) if isinstance(coefs, str) else tuple(str(c) for c in coefs)
+        if not coefs:
+            raise ValueError(f"model term {term!r} has no coefficients.")
+        out.append((str(term), coefs))
+    listed = [c for _, coefs in out for c in coefs]
+    unknown = [c for c in listed if c not in names]
+    if unknown:
+        raise ValueError(
+            f"model_terms names coefficients {unknown} that are not among the estimates' "
+            f"names {list(names)}."
+        )
+    twice = sorted({c for c in listed if listed.count(c) > 1})
+    if twice:
+        raise ValueError(f"coefficients {twice} belong to more than one model term.")
+    terms = [t for t, _ in out]
+    if len(set(terms)) != len(terms):
+        raise ValueError(f"model term names must be unique; got {terms}.")
+    return tuple(out)

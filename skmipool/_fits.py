@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from skmipool._adapters import coef_estimate
+from skmipool._adapters import coef_estimate, formula_model_terms
 from skmipool._estimate import Estimate
 from skmipool._pool import _check_dfcom
 from skmipool._results import pool_estimates
@@ -93,6 +93,7 @@ def _statsmodels_estimate(fit) -> Estimate:
         dfcom=dfcom,
         nobs=nobs,
         loglike=getattr(fit, "llf", None),
+        model_terms=formula_model_terms(fit.model, names),
     )
 
 
@@ -180,6 +181,19 @@ def check_same_terms(estimates: Sequence[Estimate]) -> tuple[str, ...]:
             raise ValueError(
                 f"imputation {i} is on the {e.scale.name!r} scale, imputation 1 on the "
                 f"{estimates[0].scale.name!r} scale; all analyses must use the same scale."
+            )
+    return ref
+
+
+def check_same_model_terms(estimates: Sequence[Estimate]):
+    """The analyses' model terms (None when the first does not say); they must agree."""
+    ref = estimates[0].model_terms
+    for i, e in enumerate(estimates[1:], start=2):
+        if e.model_terms != ref:
+            raise ValueError(
+                f"imputation {i} groups its coefficients into other model terms than "
+                f"imputation 1 ({e.model_terms} against {ref}); all analyses must be the same "
+                f"model."
             )
     return ref
 
@@ -278,12 +292,16 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None, transform=No
     dfcom_used = resolve_dfcom(dfcom, estimates)
     q = np.stack([e.estimate for e in estimates])
     u = np.stack([e.covariance for e in estimates])
+    model_terms = check_same_model_terms(estimates)
     if names is not None:
         if len(names) != len(terms):
             raise ValueError(
                 f"names has {len(names)} entries but the fits have {len(terms)} terms."
             )
-        terms = tuple(str(n) for n in names)
+        renamed = dict(zip(terms, (str(n) for n in names), strict=True))
+        terms = tuple(renamed.values())
+        if model_terms is not None:
+            model_terms = tuple((t, tuple(renamed[c] for c in cs)) for t, cs in model_terms)
     own_scale = estimates[0].scale
     if transform is not None and not own_scale.is_identity:
         raise ValueError(
@@ -291,7 +309,22 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None, transform=No
             f"(it would transform them twice)."
         )
     if transform is not None:
-        return pool_estimates(q, u, dfcom=dfcom_used, names=terms, transform=transform, nobs=nobs)
+        return pool_estimates(
+            q,
+            u,
+            dfcom=dfcom_used,
+            names=terms,
+            transform=transform,
+            nobs=nobs,
+            model_terms=model_terms,
+        )
     return pool_estimates(
-        q, u, dfcom=dfcom_used, names=terms, transform=own_scale, input_scale="inference", nobs=nobs
+        q,
+        u,
+        dfcom=dfcom_used,
+        names=terms,
+        transform=own_scale,
+        input_scale="inference",
+        nobs=nobs,
+        model_terms=model_terms,
     )

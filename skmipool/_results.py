@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from skmipool._estimate import check_model_terms
 from skmipool._pool import (
     RubinComponents,
     _check_dfcom,
@@ -100,6 +101,8 @@ class PooledResult:
     transform : Transform, optional
         Inference scale the estimates are on (identity by default); see
         :func:`skmipool.pool_estimates`.
+    model_terms : mapping of term to coefficient names, optional
+        The terms of the analysis model (see :meth:`wald_test_terms`).
 
     Examples
     --------
@@ -112,13 +115,26 @@ class PooledResult:
     x0    0.383  1.684
     """
 
-    def __init__(self, estimates, covariances, names, *, dfcom=np.inf, nobs=None, transform=None):
+    def __init__(
+        self,
+        estimates,
+        covariances,
+        names,
+        *,
+        dfcom=np.inf,
+        nobs=None,
+        transform=None,
+        model_terms=None,
+    ):
         self._transform = get_transform(transform)
         self._q = np.asarray(estimates, dtype=float)
         self._u = np.asarray(covariances, dtype=float)
         self._names = pd.Index([str(n) for n in names], name="term")
         self._dfcom = float(dfcom)
         self._nobs = None if nobs is None else np.asarray(nobs)
+        self._model_terms = (
+            None if model_terms is None else check_model_terms(model_terms, list(self._names))
+        )
 
     # ------------------------------------------------------------------ core
     @property
@@ -400,6 +416,64 @@ class PooledResult:
         """
         return d1_test(self, terms=terms, value=value, restriction=restriction)
 
+    @property
+    def model_terms(self) -> dict[str, list[str]]:
+        """The analysis model's terms and the coefficients of each.
+
+        A categorical predictor is one term with one coefficient per dummy.
+        When the fits did not say (e.g. statsmodels results without a formula),
+        every coefficient is its own term.
+        """
+        if self._model_terms is None:
+            return {n: [n] for n in self._names}
+        return {term: list(coefs) for term, coefs in self._model_terms}
+
+    def wald_test_terms(self) -> pd.DataFrame:
+        """One pooled D1 test per term of the analysis model (an ANOVA-style table).
+
+        A term's coefficients (all dummies of a categorical predictor, all
+        spline columns of a variable) are tested jointly against 0 with
+        :meth:`wald_test`, which equals ``compare(full, null, method="D1")``
+        for the full model and the model without that term (the counterpart
+        of ``mitml::testModels`` or ``mice::D1`` on nested fits, term by term).
+        The intercept is not tested. Named after statsmodels'
+        ``wald_test_terms``.
+
+        Returns
+        -------
+        DataFrame
+            Indexed by term, columns ``statistic`` (F), ``df1`` (number of
+            coefficients), ``df2`` (Reiter's 2007 small-sample df when
+            ``dfcom`` is finite, else Li, Raghunathan & Rubin's), ``p_value``
+            (upper tail of F(df1, df2)) and ``riv``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmipool import pool_estimates
+        >>> rng = np.random.default_rng(0)
+        >>> est = rng.normal([1.0, 0.5, 0.2, 0.1], 0.1, size=(5, 4))
+        >>> cov = np.tile(np.diag([0.02, 0.03, 0.03, 0.01]), (5, 1, 1))
+        >>> names = ["intercept", "age[T.40-59]", "age[T.60-99]", "bmi"]
+        >>> terms = {"age": ["age[T.40-59]", "age[T.60-99]"], "bmi": ["bmi"]}
+        >>> res = pool_estimates(est, cov, dfcom=20, names=names, model_terms=terms)
+        >>> res.wald_test_terms()["df1"].tolist()
+        [2, 1]
+        """
+        rows = {}
+        for term, coefs in self.model_terms.items():
+            test = self.wald_test(coefs)
+            rows[term] = {
+                "statistic": test.statistic,
+                "df1": test.df1,
+                "df2": test.df2,
+                "p_value": test.p_value,
+                "riv": test.riv,
+            }
+        table = pd.DataFrame.from_dict(rows, orient="index")
+        table.index.name = "term"
+        return table
+
     def summary(self, level: float = 0.95, exponentiate: bool = False) -> Summary:
         """Printable summary: the pooled table and a footer of MI diagnostics.
 
@@ -489,6 +563,7 @@ def pool_estimates(
     transform=None,
     input_scale: str = "reporting",
     nobs=None,
+    model_terms=None,
 ):
     """Pool M sets of estimates and their (co)variances with Rubin's rules.
 
@@ -518,6 +593,9 @@ def pool_estimates(
         on the inference scale (e.g. log odds with their variances).
     nobs : array-like of shape (M,), optional
         Observations used by each analysis, reported on the result.
+    model_terms : mapping of term to coefficient names, optional
+        The analysis model's terms, e.g. ``{"age": ["age[T.40-59]",
+        "age[T.60-99]"]}``, for :meth:`PooledResult.wald_test_terms`.
 
     Returns
     -------
@@ -571,4 +649,6 @@ def pool_estimates(
             scale.check_domain(q[i], where=f"imputation {i + 1}: ")
         q, u = scale.to_inference(q, u)
         validate_imputations(q, u, names, full)
-    return PooledResult(q, u, names, dfcom=_check_dfcom(dfcom), nobs=nobs, transform=scale)
+    return PooledResult(
+        q, u, names, dfcom=_check_dfcom(dfcom), nobs=nobs, transform=scale, model_terms=model_terms
+    )
