@@ -18,6 +18,8 @@ from joblib import Parallel, delayed
 from scipy import sparse
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
+from sklearn.impute import IterativeImputer
+from sklearn.linear_model import LinearRegression
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -35,6 +37,8 @@ from skmipool._adapters import coef_estimate, coef_names, has_coef_adapter, no_s
 from skmipool._estimate import Estimate
 from skmipool._fits import pool
 from skmipool._version import __version__
+from skmipool.impute import ChainedImputer
+from skmipool.impute._columns import identifier_like_columns
 
 __all__ = [
     "DeterministicImputationWarning",
@@ -63,14 +67,10 @@ class DeterministicImputationWarning(UserWarning):
 
 
 def _default_imputer():
-    from sklearn.impute import IterativeImputer
-
-    return IterativeImputer(sample_posterior=True, max_iter=10)
+    return ChainedImputer()
 
 
 def _default_estimator():
-    from sklearn.linear_model import LinearRegression
-
     return LinearRegression()
 
 
@@ -148,8 +148,6 @@ def uses_imputation_bootstrap(imputer, setting) -> bool:
     """Whether imputations fit the imputer on a bootstrap resample (see MIPooledEstimator)."""
     if setting != "auto":
         return bool(setting)
-    from sklearn.impute import IterativeImputer
-
     return isinstance(imputer, IterativeImputer) and bool(imputer.sample_posterior)
 
 
@@ -237,10 +235,11 @@ def _column(completed, j):
 
 def _completed_features(completed, data, n_x: int, x_is_frame: bool):
     """The completed X: the first n_x columns, as a frame when X was one."""
-    if isinstance(completed, pd.DataFrame):
+    if isinstance(completed, pd.DataFrame) and x_is_frame:
         Xc = completed.iloc[:, :n_x].copy()
         Xc.columns = data.columns[:n_x]
         return Xc
+    # an array X (numeric) gives the estimator an array, whatever the imputer returns
     Xc = np.asarray(completed)[:, :n_x].astype(float, copy=False)
     if x_is_frame:
         Xc = pd.DataFrame(Xc, columns=data.columns[:n_x], index=data.index)
@@ -318,8 +317,14 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         The analysis model. None means ``LinearRegression()``.
     imputer : transformer, default=None
         A stochastic imputer. None means
-        ``IterativeImputer(sample_posterior=True, max_iter=10)``. Each clone
-        gets its own ``random_state`` drawn from ``random_state``.
+        :class:`skmipool.impute.ChainedImputer` with its defaults: mice's
+        chained equations with parameter draws (proper imputations), numeric
+        columns by predictive mean matching among bootstrapped donors,
+        categorical, boolean and text columns by logistic models. Any imputer
+        with ``fit``/``transform`` and ``random_state`` can be passed, e.g.
+        ``IterativeImputer(sample_posterior=True)`` (numeric data only; see
+        ``imputation_bootstrap``). Each clone gets its own ``random_state``
+        drawn from ``random_state``.
     n_imputations : int, default=5
         Number of imputations M (at least 2).
     imputation_bootstrap : "auto" or bool, default="auto"
@@ -598,6 +603,13 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 f"columns {constant} of X are constant: their coefficients are not identified "
                 f"(collinear with the intercept). Drop them before fitting."
             )
+        ids = identifier_like_columns(X) if isinstance(X, pd.DataFrame) else []
+        if ids:
+            raise ValueError(
+                f"columns {ids} of X are text with a different value in (almost) every row, "
+                f"like names or ids: they cannot be imputed (a category per row) or predict "
+                f"anything. Drop them from X (keep an id as the index)."
+            )
         if isinstance(X, pd.DataFrame) and _is_numeric_only_imputer(imputer):
             other = X.columns[~X.dtypes.map(pd.api.types.is_numeric_dtype)]
             if len(other):
@@ -727,6 +739,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             bootstrap=uses_imputation_bootstrap(imputer, self.imputation_bootstrap),
             keep=self.keep_imputations,
         )
+        self._warn_if_nothing_to_impute(missing, data.columns[:n_x])
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_imputations)
         tasks = (
@@ -777,15 +790,38 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 f"{message} [in {which} of {len(per_imputation)}]", category, stacklevel=3
             )
 
-    def _warn_if_deterministic(self, missing) -> None:
+    def _warn_if_nothing_to_impute(self, missing, x_columns) -> None:
+        """Complete X: say so before M fits, with the likely cause (an earlier encoder)."""
+        if any(c in missing for c in x_columns):
+            return
+        cause = (
+            "If X had missing values before an earlier step, that step removed them: an encoder "
+            "that makes NaN a category of its own turns multiple imputation into the "
+            "missing-indicator method, and a SimpleImputer into single imputation, both with "
+            "too small standard errors. Pass the incomplete X and put encoders inside the "
+            "estimator (a Pipeline), after the imputation."
+        )
         if not missing:
             warnings.warn(
-                "X and y have no missing values: every completed dataset is the data itself, "
-                "so B = 0 and the pooled result is the complete-data analysis.",
+                f"X and y have no missing values: every completed dataset is the data itself, "
+                f"so B = 0 and the pooled result is the complete-data analysis. {cause}",
                 DeterministicImputationWarning,
                 stacklevel=3,
             )
             return
+        n_y = int(sum(m.sum() for m in missing.values()))
+        warnings.warn(
+            f"X has no missing values, so only the outcome is imputed ({n_y} value(s)). "
+            f"Imputed outcomes carry no information about the regression of y on X (von Hippel "
+            f"2007, 'multiple imputation, then deletion'): fitting on the rows with an observed "
+            f"y gives the same answer without the imputation noise. {cause}",
+            UserWarning,
+            stacklevel=3,
+        )
+
+    def _warn_if_deterministic(self, missing) -> None:
+        if not missing:
+            return  # said before fitting (_warn_if_nothing_to_impute)
         same = all(
             all(np.array_equal(v[0], v[i]) for i in range(1, len(v)))
             for v in self._imputed_values.values()
@@ -795,7 +831,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 f"all {self.n_imputations} imputations filled in identical values: the imputer "
                 f"is deterministic (e.g. SimpleImputer or sample_posterior=False), so B = 0 and "
                 f"the pooled SE ignores imputation uncertainty. Use a stochastic imputer such as "
-                f"IterativeImputer(sample_posterior=True).",
+                f"skmipool.impute.ChainedImputer() (the default).",
                 DeterministicImputationWarning,
                 stacklevel=3,
             )

@@ -44,7 +44,7 @@ def _check_estimator(estimator) -> None:
 
 
 _EXAMPLES = {
-    "imputer": "imputer=IterativeImputer(sample_posterior=True, max_iter=10)",
+    "imputer": "imputer=ChainedImputer()",
     "estimator": "estimator=LinearRegression()",
 }
 
