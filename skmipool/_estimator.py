@@ -22,7 +22,7 @@ from sklearn.impute import IterativeImputer
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_random_state, get_tags
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -358,7 +358,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
     dfcom : "auto", float or None, default="auto"
         Complete-data degrees of freedom. ``"auto"``: n - p from the adapter;
         infinite for the bootstrap (it has no small-sample form). A number
-        overrides; None means a large sample.
+        overrides; None or ``np.inf`` means a large sample.
     impute_target : bool, default=True
         Include the outcome in the imputation model (impute X together with
         y). Leaving it out biases the slopes of incompletely observed
@@ -475,7 +475,12 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         "scale": [None, str, tuple],
         "variance": [StrOptions({"auto", "bootstrap"})],
         "n_bootstrap": [Interval(Integral, 2, None, closed="left")],
-        "dfcom": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither"), None],
+        "dfcom": [
+            StrOptions({"auto"}),
+            Interval(Real, 0, None, closed="neither"),
+            Options(Real, {np.inf}),
+            None,
+        ],
         "impute_target": ["boolean"],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],

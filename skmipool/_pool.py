@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from skmipool._validation import check_integer, check_names, real_array
+
 __all__ = ["barnard_rubin_df", "rubin_moments", "rubin_pool"]
 
 
@@ -78,7 +80,13 @@ def barnard_rubin_df(m: int, lambda_, dfcom=None) -> np.ndarray:
     >>> barnard_rubin_df(5, np.array([0.0, 0.2]), dfcom=20).round(4)
     array([18.2609, 12.7466])
     """
-    lam = np.asarray(lambda_, dtype=float)
+    m = check_integer("m", m, 2)
+    lam = real_array("lambda_", lambda_)
+    if np.any(np.isnan(lam) | (lam < 0) | (lam > 1)):
+        raise ValueError(
+            f"lambda_ must lie in [0, 1] (the proportion of the variance due to missingness); "
+            f"got {lambda_!r}."
+        )
     dfcom = _check_dfcom(dfcom)
     with np.errstate(divide="ignore", over="ignore"):
         df_old = (m - 1) / lam**2  # Rubin (1987) eq. 3.1.6; inf where B = 0 (or B ~ 1e-150)
@@ -179,16 +187,13 @@ def _default_names(k: int) -> list[str]:
 def _coerce_estimates(estimates, names):
     """Estimates as an (m, k) float array plus term names."""
     inferred = None
+    arr = real_array("estimates", estimates)
     if isinstance(estimates, pd.DataFrame):
         inferred = [str(c) for c in estimates.columns]
-        arr = estimates.to_numpy(dtype=float)
     elif isinstance(estimates, pd.Series):
         inferred = [str(estimates.name)] if estimates.name is not None else None
-        arr = estimates.to_numpy(dtype=float)[:, None]
-    else:
-        arr = np.asarray(estimates, dtype=float)
-        if arr.ndim == 1:
-            arr = arr[:, None]
+    if arr.ndim == 1:
+        arr = arr[:, None]
     if arr.ndim != 2:
         raise ValueError(
             f"estimates must have shape (M,) or (M, k); got an array with shape {arr.shape}."
@@ -196,13 +201,7 @@ def _coerce_estimates(estimates, names):
     k = arr.shape[1]
     if names is None:
         names = inferred if inferred is not None else _default_names(k)
-    names = [str(n) for n in names]
-    if len(names) != k:
-        raise ValueError(f"names has {len(names)} entries but the estimates have {k} terms.")
-    if len(set(names)) != k:
-        dup = pd.Index(names)[pd.Index(names).duplicated()].tolist()
-        raise ValueError(f"term names must be unique; duplicated: {dup}.")
-    return arr, names
+    return arr, check_names(names, k)
 
 
 def _coerce_covariances(covariances, m: int, k: int) -> tuple[np.ndarray, bool]:
@@ -211,7 +210,7 @@ def _coerce_covariances(covariances, m: int, k: int) -> tuple[np.ndarray, bool]:
         covariances = covariances.to_numpy(dtype=float)
     elif isinstance(covariances, Sequence) and covariances and hasattr(covariances[0], "shape"):
         covariances = np.stack([np.asarray(c, dtype=float) for c in covariances])
-    arr = np.asarray(covariances, dtype=float)
+    arr = real_array("covariances", covariances)
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim == 2 and arr.shape == (m, k):

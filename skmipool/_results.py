@@ -22,6 +22,7 @@ from skmipool._pool import (
     validate_imputations,
 )
 from skmipool._scales import get_transform
+from skmipool._validation import check_integer, check_real, real_array
 from skmipool._wald import d1_test
 
 __all__ = ["PooledResult", "Summary", "how_many_imputations", "pool_estimates"]
@@ -75,7 +76,12 @@ def how_many_imputations(fmi, n_imputations: int, *, cv: float = 0.05, level: fl
     >>> how_many_imputations(0.3, 20)
     41
     """
-    f = np.clip(np.atleast_1d(np.asarray(fmi, dtype=float)), 1e-12, 1 - 1e-12)
+    f = np.atleast_1d(real_array("fmi", fmi))
+    if f.size == 0 or np.any(np.isnan(f) | (f < 0) | (f > 1)):
+        raise ValueError(f"fmi must be fractions in [0, 1] (at least one); got {fmi!r}.")
+    f = np.clip(f, 1e-12, 1 - 1e-12)
+    n_imputations = check_integer("n_imputations", n_imputations, 2)
+    cv = check_real("cv", cv, low=0.0, low_open=True, high=math.inf, high_open=True)
     z = stats.norm.ppf(0.5 + check_level(level) / 2.0)
     logit_upper = np.log(f / (1 - f)) + z * math.sqrt(2.0 / n_imputations)
     f_upper = 1.0 / (1.0 + np.exp(-logit_upper))

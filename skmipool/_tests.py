@@ -29,6 +29,7 @@ import pandas as pd
 
 from skmipool._fits import check_same_terms, collect_estimates, pool
 from skmipool._results import pool_estimates
+from skmipool._validation import check_integer, real_array
 from skmipool._wald import MITestResult, _f_sf, lrr_df
 
 __all__ = ["MITestResult", "combine_chi_square", "compare", "pool_r_squared"]
@@ -54,7 +55,8 @@ def combine_chi_square(d, k: int) -> MITestResult:
     >>> round(combine_chi_square([5.1, 6.3, 4.2, 7.0, 5.5], 2).statistic, 4)
     2.5532
     """
-    d = np.asarray(d, dtype=float)
+    d = np.ravel(real_array("d", d))
+    k = check_integer("k", k, 1)
     m = d.size
     if m < 2:
         raise ValueError(f"D2 needs at least 2 imputations; got {m}.")

@@ -24,6 +24,7 @@ import numpy as np
 from scipy import stats
 
 from skmipool._pool import adjusted_dfcom, rubin_moments
+from skmipool._validation import real_array
 
 __all__ = ["MITestResult", "d1_test", "lrr_df", "reiter_df"]
 
@@ -135,13 +136,18 @@ def reiter_df(k: int, m: int, r: float, dfcom: float) -> float:
 def _restriction(result, terms, value, restriction):
     names = list(result.terms)
     if restriction is not None:
-        R = np.atleast_2d(np.asarray(restriction, dtype=float))
-        if R.shape[1] != len(names):
+        R = np.atleast_2d(real_array("restriction", restriction))
+        if R.shape[0] == 0 or R.ndim != 2 or R.shape[1] != len(names):
             raise ValueError(
-                f"restriction must have {len(names)} columns (one per term); got {R.shape[1]}."
+                f"restriction must be a matrix with at least one row and {len(names)} columns "
+                f"(one per term); got shape {R.shape}."
             )
     else:
         terms = names if terms is None else ([terms] if isinstance(terms, str) else list(terms))
+        if not terms:
+            raise ValueError(
+                f"terms is empty: name at least one term to test; the terms are {names}."
+            )
         unknown = [t for t in terms if t not in names]
         if unknown:
             raise KeyError(f"unknown terms {unknown}; the terms are {names}.")
@@ -149,7 +155,7 @@ def _restriction(result, terms, value, restriction):
         R[np.arange(len(terms)), [names.index(t) for t in terms]] = 1.0
     if np.linalg.matrix_rank(R) < R.shape[0]:
         raise ValueError("the restrictions are linearly dependent; drop the redundant rows.")
-    value = np.atleast_1d(np.asarray(value, dtype=float))
+    value = np.atleast_1d(real_array("value", value))
     if value.size not in (1, R.shape[0]):
         raise ValueError(
             f"value has {value.size} entries for {R.shape[0]} restrictions; give one value or "

@@ -100,13 +100,15 @@ def test_layers_point_down():
     graph = _graph()
     allowed = {
         "skmipool._scales": set(),
-        "skmipool._pool": set(),
+        "skmipool._validation": set(),
+        "skmipool._pool": {"skmipool._validation"},
         "skmipool._estimate": {"skmipool._pool", "skmipool._scales"},
-        "skmipool._wald": {"skmipool._pool"},
+        "skmipool._wald": {"skmipool._pool", "skmipool._validation"},
         "skmipool._results": {
             "skmipool._estimate",
             "skmipool._pool",
             "skmipool._scales",
+            "skmipool._validation",
             "skmipool._wald",
         },
     }
