@@ -376,3 +376,17 @@ def no_standard_error(estimator) -> NoStandardErrorError:
         f"estimand=callable(estimator, X, y) returning a skmipool.Estimate; an estimator "
         f"from skmipool.models; or a get_estimate() method on the estimator."
     )
+
+
+def statsmodels_model_name(model) -> str:
+    """What kind of model a statsmodels model is: class, and for a GLM its family and link.
+
+    Pooling compares these names, so that M OLS fits and M logistic fits passed
+    together are refused instead of pooled into one table.
+    """
+    name = type(model).__name__
+    family = getattr(model, "family", None)
+    if family is None:
+        return name
+    link = type(getattr(family, "link", None)).__name__.lower()
+    return f"{name}({type(family).__name__}, {link})"

@@ -45,6 +45,10 @@ class Estimate:
         ``{"age": ["age[T.40-59]", "age[T.60-99]"], "bmi": ["bmi"]}``: a
         categorical predictor's dummies form one term. Used by
         :meth:`PooledResult.wald_test_terms`; None: every coefficient is a term.
+    model : str, optional
+        What kind of model produced the estimate (``"OLS"``,
+        ``"GLM(Binomial, logit)"``, ``"LinearRegression"``, ...). :func:`pool`
+        refuses to pool analyses whose ``model`` differs; None: unknown.
 
     Examples
     --------
@@ -62,6 +66,7 @@ class Estimate:
     loglike: float | None = field(default=None, compare=False)
     scale: object = "identity"
     model_terms: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+    model: str | None = None
 
     def __post_init__(self):
         est = self.estimate

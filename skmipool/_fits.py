@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from skmipool._adapters import coef_estimate, formula_model_terms
+from skmipool._adapters import coef_estimate, formula_model_terms, statsmodels_model_name
 from skmipool._estimate import Estimate
 from skmipool._pool import _check_dfcom
 from skmipool._results import pool_estimates
@@ -94,6 +94,7 @@ def _statsmodels_estimate(fit) -> Estimate:
         nobs=nobs,
         loglike=getattr(fit, "llf", None),
         model_terms=formula_model_terms(fit.model, names),
+        model=statsmodels_model_name(fit.model),
     )
 
 
@@ -183,6 +184,18 @@ def check_same_terms(estimates: Sequence[Estimate]) -> tuple[str, ...]:
                 f"{estimates[0].scale.name!r} scale; all analyses must use the same scale."
             )
     return ref
+
+
+def check_same_model(estimates: Sequence[Estimate]) -> None:
+    """The analyses must be fits of one kind of model (class, family and link)."""
+    ref = estimates[0].model
+    for i, e in enumerate(estimates[1:], start=2):
+        if e.model != ref:
+            raise ValueError(
+                f"imputation {i} is a {e.model or 'model of unknown kind'} fit, imputation 1 a "
+                f"{ref or 'model of unknown kind'} fit; Rubin's rules pool one analysis "
+                f"repeated on every completed dataset. Pass the fits of one model only."
+            )
 
 
 def check_same_model_terms(estimates: Sequence[Estimate]):
@@ -287,6 +300,7 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None, transform=No
     ['const', 'x1']
     """
     estimates = collect_estimates(fits)
+    check_same_model(estimates)
     terms = check_same_terms(estimates)
     nobs = check_same_nobs(estimates)
     dfcom_used = resolve_dfcom(dfcom, estimates)

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from skmipool._fits import check_same_terms, collect_estimates, pool
+from skmipool._fits import check_same_model, check_same_terms, collect_estimates, pool
 from skmipool._results import pool_estimates
 from skmipool._validation import check_integer, real_array
 from skmipool._wald import MITestResult, _f_sf, lrr_df
@@ -196,6 +196,8 @@ def compare(
         )
     est_full = collect_estimates(fits_full)
     est_null = collect_estimates(fits_null)
+    check_same_model(est_full)
+    check_same_model(est_null)
     names_full = list(check_same_terms(est_full))
     names_null = list(check_same_terms(est_null))
     not_nested = [n for n in names_null if n not in names_full]

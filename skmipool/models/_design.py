@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import sparse
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from skmipool._adapters import _check_full_rank, formula_model_terms
+from skmipool._adapters import _check_full_rank, formula_model_terms, statsmodels_model_name
 from skmipool._estimate import Estimate
 
 __all__ = ["Design", "FittedModelMixin", "build_design", "cluster_codes"]
@@ -234,4 +234,5 @@ class FittedModelMixin:
             nobs=self.nobs_,
             loglike=self.loglike_,
             model_terms=self._model_terms,
+            model=f"{type(self).__name__}: {statsmodels_model_name(self.results_.model)}",
         )
