@@ -36,6 +36,7 @@ from sklearn.utils.validation import (
 from skmipool._adapters import coef_estimate, coef_names, has_coef_adapter, no_standard_error
 from skmipool._estimate import Estimate
 from skmipool._fits import pool
+from skmipool._results import how_many_imputations
 from skmipool._version import __version__
 from skmipool.impute import ChainedImputer
 from skmipool.impute._columns import identifier_like_columns
@@ -48,6 +49,10 @@ __all__ = [
 ]
 
 _TARGET = "__skmipool_target__"
+# warn when more than this share of the outcome / of a predictor is imputed (documented in
+# MIPooledEstimator's Notes and the user guide's "Reliability" section)
+OUTCOME_IMPUTED_LIMIT = 0.5
+PREDICTOR_IMPUTED_LIMIT = 0.9
 
 
 class ImputationError(ValueError):
@@ -439,6 +444,13 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
     inverse Fisher information times the Pearson dispersion; estimators with a
     ``get_estimate()`` method (e.g. :mod:`skmipool.models`): their own.
 
+    Warnings a statistician would give: the outcome missing in more than 50%
+    of the rows or a predictor in more than 90% (the results then rest on the
+    imputation model); an FMI above 0.9 with fewer imputations than von
+    Hippel's (2020) rule asks for; X without any missing value (nothing to
+    impute: an encoder before the estimator may have turned NaN into a
+    category).
+
     Rows with a missing outcome are imputed and analysed, as in mice. Von
     Hippel's (2007) "multiple imputation, then deletion" instead drops them
     after imputation; do that by fitting on ``X[y.notna()]``.
@@ -745,6 +757,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             keep=self.keep_imputations,
         )
         self._warn_if_nothing_to_impute(missing, data.columns[:n_x])
+        self._warn_if_mostly_imputed(missing, data, n_x, outcome_in_X)
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_imputations)
         tasks = (
@@ -777,6 +790,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             dfcom = None  # the bootstrap has no small-sample df: large sample
         self.pooled_ = pool([r.estimate for r in results], dfcom=dfcom, transform=self.scale)
         self._set_pooled_attributes()
+        self._warn_if_unstable()
         return self
 
     def _reissue_warnings(self, per_imputation) -> None:
@@ -820,6 +834,47 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             f"Imputed outcomes carry no information about the regression of y on X (von Hippel "
             f"2007, 'multiple imputation, then deletion'): fitting on the rows with an observed "
             f"y gives the same answer without the imputation noise. {cause}",
+            UserWarning,
+            stacklevel=3,
+        )
+
+    def _warn_if_mostly_imputed(self, missing, data, n_x: int, outcome_in_X: bool) -> None:
+        """Say when the outcome (over 50%) or a predictor (over 90%) is mostly imputed.
+
+        Then the results rest on the imputation model rather than on the data
+        (van Buuren 2018, FIMD 6.2; von Hippel 2007 for imputed outcomes).
+        """
+        n = len(data)
+        shares = {c: float(mask.mean()) for c, mask in missing.items()}
+        outcome = [] if outcome_in_X else list(data.columns[n_x:])
+        for col, share in shares.items():
+            limit = OUTCOME_IMPUTED_LIMIT if col in outcome else PREDICTOR_IMPUTED_LIMIT
+            if share <= limit:
+                continue
+            what = "the outcome" if col in outcome else f"column {col!r}"
+            warnings.warn(
+                f"{what} is missing in {round(share * n)} of {n} rows ({share:.0%}) and "
+                f"imputed there: the results for it rest mostly on the imputation model, not on "
+                f"observed data. Check that model (which variables predict {what}?), or drop "
+                f"the rows with a missing outcome after imputing (von Hippel 2007).",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _warn_if_unstable(self) -> None:
+        """FMI above 0.9 with fewer imputations than von Hippel's (2020) rule asks for."""
+        fmi = self.fmi_
+        high = fmi[fmi > 0.9]
+        if high.empty:
+            return
+        needed = how_many_imputations(high.max(), self.n_imputations_)
+        if self.n_imputations_ >= needed:
+            return
+        warnings.warn(
+            f"the fraction of missing information is {high.max():.2f} for "
+            f"{list(high.index)}: with M = {self.n_imputations_} imputations the pooled SE "
+            f"and df of these terms are unstable from one run to the next. Use about "
+            f"n_imputations={needed} (von Hippel 2020), or reconsider the imputation model.",
             UserWarning,
             stacklevel=3,
         )

@@ -223,6 +223,28 @@ def _coerce_covariances(covariances, m: int, k: int) -> tuple[np.ndarray, bool]:
     )
 
 
+def check_representable(q: np.ndarray, variances: np.ndarray, names: list[str]) -> None:
+    """B and T must be finite floats: estimates near 1e154 overflow their squares.
+
+    Rubin's B squares the deviations of the estimates; a term measured in
+    units that make it enormous gives inf (and then NaN in the table). Refuse
+    with scale advice instead.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        dev = q - q.mean(axis=0)
+        b = (dev**2).sum(axis=0)
+        t = variances.mean(axis=0) + b
+    bad = ~np.isfinite(b) | ~np.isfinite(t)
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"the between-imputation variance of term {names[j]!r} overflows (its estimates "
+            f"reach {np.abs(q[:, j]).max():.3g}): the numbers are too large to square in "
+            f"floating point. Rescale the variables behind this term (e.g. thousands instead "
+            f"of units) and refit."
+        )
+
+
 def validate_imputations(q: np.ndarray, u: np.ndarray, names: list[str], full: bool) -> None:
     """Check the inputs of Rubin's rules; each failure names the imputation (1-based)."""
     m = q.shape[0]
@@ -247,6 +269,7 @@ def validate_imputations(q: np.ndarray, u: np.ndarray, names: list[str], full: b
             f"variances must be finite and positive. A zero or negative variance usually "
             f"means a collinear or unidentified term in that fit: drop the term or fix the model."
         )
+    check_representable(q, diag, names)
     if full:
         if not np.all(np.isfinite(u)):
             i = int(np.argwhere(~np.isfinite(u))[0][0])

@@ -86,3 +86,9 @@ def test_dfcom_inf_is_a_large_sample_in_the_estimator():
     none = MIPooledEstimator(dfcom=None, n_imputations=2, random_state=0).fit(X, y)
     assert inf.dfcom_ == np.inf
     np.testing.assert_array_equal(inf.df_, none.df_)
+
+
+def test_overflowing_between_variance_gives_scale_advice_not_nan():
+    est = np.array([[1e160, 1.0], [-1e160, 1.1], [3e160, 0.9]])
+    with pytest.raises(ValueError, match=r"term 'big' overflows .*3e\+160.*Rescale"):
+        pool_estimates(est, np.ones((3, 2)), names=["big", "small"])

@@ -540,3 +540,31 @@ def test_one_hot_encoding_nan_before_imputation_is_flagged():
     encoded["age"] = encoded["age"].cat.codes.astype(float)
     with pytest.warns(DeterministicImputationWarning, match="missing-indicator method"):
         MIPooledEstimator(n_imputations=2, random_state=0).fit(encoded, y[keep])
+
+
+def test_mostly_imputed_outcome_and_predictor_warn():
+    """Issue 13: an outcome observed in 1 of 60 rows was imputed and analysed with no word."""
+    rng = np.random.default_rng(5)
+    X = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)})
+    y = pd.Series(X["a"] + rng.normal(size=60), name="y")
+    y[10:] = np.nan
+    X.loc[: int(0.95 * 60), "b"] = np.nan
+    with pytest.warns(UserWarning) as record:
+        MIPooledEstimator(n_imputations=2, random_state=0).fit(X, y)
+    messages = [str(w.message) for w in record]
+    assert any("the outcome is missing in 50 of 60 rows (83%)" in m for m in messages)
+    assert any("column 'b' is missing in 58 of 60 rows (97%)" in m for m in messages)
+
+
+def test_half_missing_predictor_does_not_warn(nhanes):
+    X, y = nhanes
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", message="the fraction of missing information")
+        MIPooledEstimator(n_imputations=2, random_state=0).fit(X, y)
+
+
+def test_high_fmi_with_few_imputations_warns():
+    X, y = mar_data(40, np.random.default_rng(1), frac=0.8)
+    with pytest.warns(UserWarning, match=r"fraction of missing information is 0\.9\d for"):
+        MIPooledEstimator(n_imputations=2, random_state=2).fit(X, y)
