@@ -19,12 +19,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skmipool.impute._columns import ColumnSpec, decode_column, encode_column, learn_spec
-from skmipool.impute._models import LogitModel, NormModel, PmmModel
+from skmipool.impute._models import LogitModel, NormModel, PmmModel, PolrModel
 from skmipool.impute._workspace import Workspace
 
 __all__ = ["ChainedImputer"]
 
-METHODS = ("pmm", "norm", "logreg", "polyreg")
+METHODS = ("pmm", "norm", "logreg", "polyreg", "polr")
 VISIT_SEQUENCES = ("roman", "arabic", "monotone", "revmonotone")
 MAX_LEVELS = 50  # mice's maxcat: a numeric column imputed as categories has at most 50 values
 
@@ -495,7 +495,9 @@ default=None
     def _default_method(self, spec: ColumnSpec) -> str:
         if spec.kind == "numeric":
             return "pmm"
-        return "logreg" if spec.n_levels <= 2 else "polyreg"
+        if spec.n_levels <= 2:
+            return "logreg"
+        return "polr" if spec.ordered else "polyreg"
 
     def _resolve_methods(self, values, missing) -> list[str]:
         methods = [self._default_method(s) for s in self._specs]
@@ -520,6 +522,13 @@ default=None
     @staticmethod
     def _check_method(spec: ColumnSpec, method: str, observed: np.ndarray) -> None:
         name = spec.name
+        if method == "polr" and not spec.ordered:
+            what = f"categorical ({spec.dtype})" if spec.kind == "categorical" else "numeric"
+            raise ValueError(
+                f"method 'polr' imputes ordered categories, but column {name!r} is {what}. "
+                f"Make it an ordered categorical (pd.CategoricalDtype(levels, ordered=True)) "
+                f"or use 'polyreg'."
+            )
         if spec.kind == "categorical":
             if method in ("norm", "pmm"):
                 raise ValueError(
@@ -630,6 +639,8 @@ default=None
             return NormModel(self.ridge)
         if method == "pmm":
             return PmmModel(self.ridge, self.donors, self.donor_bootstrap)
+        if method == "polr":
+            return PolrModel(spec.n_levels, spec.name)
         if spec.kind == "categorical":
             return LogitModel(method, spec.n_levels)
         levels = np.unique(observed)
