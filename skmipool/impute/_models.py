@@ -1,4 +1,4 @@
-"""The conditional models of the chain: norm, pmm, logreg and polyreg, in NumPy.
+"""The conditional models of the chain: norm, pmm, logreg, polyreg and polr, in NumPy.
 
 Each model is fitted to the observed rows of one column (``fit``), draws its
 parameters from their posterior once per fit, and imputes the missing rows
@@ -8,8 +8,13 @@ intercept themselves.
 
 References
 ----------
+McCullagh, P. (1980). Regression models for ordinal data. *Journal of the
+Royal Statistical Society, Series B* 42, 109-142.
+Pratt, J. W. (1981). Concavity of the log likelihood. *Journal of the American
+Statistical Association* 76, 103-106.
 van Buuren, S. (2018). *Flexible Imputation of Missing Data*, 2nd ed. (FIMD),
-sections 3.2 (Algorithm 3.1, ``norm``) and 3.4 (predictive mean matching).
+sections 3.2 (Algorithm 3.1, ``norm``), 3.4 (predictive mean matching) and 3.6
+(categorical data, ``polr``).
 van Buuren, S. and Groothuis-Oudshoorn, K. (2011). mice: Multivariate
 Imputation by Chained Equations in R. *Journal of Statistical Software* 45(3).
 Rubin, D. B. and Schenker, N. (1986). Multiple imputation for interval
