@@ -5,20 +5,21 @@ The numerical core (:func:`pool_estimates`, :func:`pool`) reproduces R's
 :class:`MIPooledEstimator` imputes M times, fits and pools in one step.
 """
 
+from skmipool._estimate import Estimate
 from skmipool._estimator import (
     DeterministicImputationWarning,
     ImputationError,
     InconsistentVersionWarning,
     MIPooledEstimator,
 )
-from skmipool._fits import Estimate, as_estimate, pool, register_adapter
+from skmipool._fits import as_estimate, pool, register_adapter
 from skmipool._grid import grid_experiment
-from skmipool._pool import barnard_rubin_df, pool_estimates
-from skmipool._results import PooledResult, Summary, how_many_imputations
+from skmipool._pool import barnard_rubin_df
+from skmipool._results import PooledResult, Summary, how_many_imputations, pool_estimates
 from skmipool._scales import Transform
-from skmipool._tests import MITestResult, combine_chi_square, compare, pool_r_squared
-
-__version__ = "0.1.0"
+from skmipool._tests import combine_chi_square, compare, pool_r_squared
+from skmipool._version import __version__
+from skmipool._wald import MITestResult
 
 _SUBMODULES = ("datasets", "estimands", "impute", "models", "plotting")
 

@@ -21,21 +21,26 @@ import re
 import sys
 from pathlib import Path
 
+import pandas as pd
+
+from skmipool._estimator import MIPooledEstimator
+from skmipool.datasets import load_nhanes
+from skmipool.impute import ChainedImputer
+from skmipool.impute._columns import identifier_like_columns
+from skmipool.models import FormulaModel
+
 _FORMULA_FUNCTIONS = {"Surv", "cluster", "strata", "np", "log", "exp", "sqrt", "C", "I", "Q"}
 
 
 def run_demo(n_imputations: int = 20, seed: int = 2026) -> str:
     """Impute nhanes, fit chl ~ age + bmi + hyp, pool; return the printed summary."""
-    from skmipool import MIPooledEstimator
-    from skmipool.datasets import load_nhanes
-
     data = load_nhanes()
     X, y = data[["age", "bmi", "hyp"]], data["chl"]
     model = MIPooledEstimator(n_imputations=n_imputations, random_state=seed).fit(X, y)
     return (
         f"nhanes (mice), {len(data)} rows, {int(data.isna().sum().sum())} missing cells; "
         f"chl ~ age + bmi + hyp by OLS, M = {n_imputations} imputations "
-        f"(IterativeImputer(sample_posterior=True), outcome in the imputation model)\n\n"
+        f"(ChainedImputer(), outcome in the imputation model)\n\n"
         f"{model.summary()}"
     )
 
@@ -45,8 +50,6 @@ class CommandError(Exception):
 
 
 def _read_csv(path: str):
-    import pandas as pd
-
     file = Path(path)
     if not file.is_file():
         raise CommandError(f"no such file: {path}")
@@ -77,15 +80,7 @@ def _formula_columns(formula: str, columns) -> list[str]:
 
 def _check_text_columns(frame) -> None:
     """Text columns are imputed as categories, but not identifiers (a value per row)."""
-    from pandas.api.types import is_bool_dtype, is_numeric_dtype
-
-    bad = []
-    for col in frame.columns:
-        values = frame[col].dropna()
-        if is_numeric_dtype(values) or is_bool_dtype(values) or len(values) < 10:
-            continue
-        if values.nunique() > max(20, 0.5 * len(values)):
-            bad.append(str(col))
+    bad = identifier_like_columns(frame)
     if bad:
         raise CommandError(
             f"column(s) {bad} are text with a different value in (almost) every row, like "
@@ -103,10 +98,6 @@ def _json_value(value):
 
 def fit_command(args) -> str:
     """Run ``skmipool fit``; return the text to print."""
-    from skmipool import MIPooledEstimator
-    from skmipool.impute import ChainedImputer
-    from skmipool.models import FormulaModel
-
     frame = _read_csv(args.data)
     _formula_columns(args.formula, frame.columns)
     _check_text_columns(frame)

@@ -17,13 +17,14 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
-from skmipool._fits import Estimate
+from skmipool._estimate import Estimate
 
 __all__ = [
     "NoStandardErrorError",
     "coef_estimate",
     "coef_names",
     "design_matrix",
+    "formula_model_terms",
     "has_coef_adapter",
     "link_of",
     "no_standard_error",
@@ -100,6 +101,43 @@ def _check_full_rank(Z: np.ndarray, names: list[str]) -> np.ndarray:
     return gram
 
 
+def formula_model_terms(model, names) -> tuple | None:
+    """Model terms of a statsmodels model fitted from a formula.
+
+    The formula engine's design information says which design columns each
+    formula term produced (a factor's dummies, a spline's basis): patsy's
+    ``term_name_slices`` or formulaic's ``term_indices`` (statsmodels keeps it
+    as ``model.data.model_spec``, or ``design_info`` before 0.15). The
+    intercept is no term to test. None for a model built from arrays.
+    """
+    data = getattr(model, "data", None)
+    info = getattr(data, "model_spec", None) or getattr(data, "design_info", None)
+    if info is None:
+        return None
+    columns = list(getattr(info, "column_names", []))
+    names = list(names)
+    if len(columns) != len(names):
+        return None  # e.g. PHReg drops the intercept column the formula engine built
+    if hasattr(info, "term_name_slices"):  # patsy
+        index = range(len(columns))
+        groups = [(str(t), list(index[cols])) for t, cols in info.term_name_slices.items()]
+    elif hasattr(info, "term_indices"):  # formulaic
+        groups = [(str(t), list(cols)) for t, cols in info.term_indices.items()]
+    else:
+        return None
+    return tuple(
+        (term, tuple(names[i] for i in cols))
+        for term, cols in groups
+        if cols and term not in ("Intercept", "1")
+    )
+
+
+def _sklearn_model_terms(names: list[str], estimator) -> tuple:
+    """Every feature of a plain scikit-learn linear model is a term; the intercept is not."""
+    features = names[1:] if getattr(estimator, "fit_intercept", False) else names
+    return tuple((n, (n,)) for n in features)
+
+
 def _params(estimator) -> np.ndarray:
     coef = np.ravel(np.asarray(estimator.coef_, dtype=float))
     if getattr(estimator, "fit_intercept", False):
@@ -140,7 +178,8 @@ def _linear_regression(est, X, y) -> Estimate:
     resid = y - Z @ beta
     sigma2 = resid @ resid / (n - p)
     cov = sigma2 * _inverse_information(gram, names, "OLS")
-    return Estimate(beta, cov, names=names, dfcom=float(n - p), nobs=n)
+    terms = _sklearn_model_terms(names, est)
+    return Estimate(beta, cov, names=names, dfcom=float(n - p), nobs=n, model_terms=terms)
 
 
 def _is_unpenalized_logistic(est) -> bool:
@@ -178,7 +217,8 @@ def _logistic_regression(est, X, y) -> Estimate:
     w = prob * (1.0 - prob)  # binomial variance; logit link: dmu/deta = V(mu)
     cov = _inverse_information(Z.T @ (Z * w[:, None]), names, "Fisher")
     n, p = Z.shape
-    return Estimate(beta, cov, names=names, dfcom=float(n - p), nobs=n)
+    terms = _sklearn_model_terms(names, est)
+    return Estimate(beta, cov, names=names, dfcom=float(n - p), nobs=n, model_terms=terms)
 
 
 def _check_separation(eta: np.ndarray, positive: np.ndarray) -> None:
@@ -231,7 +271,8 @@ def _glm_regression(est, X, y) -> Estimate:
     phi = 1.0 if power == 1.0 else np.sum((y - mu) ** 2 / var_mu) / (n - p)
     w = dmu**2 / var_mu
     cov = phi * _inverse_information(Z.T @ (Z * w[:, None]), names, "Fisher")
-    return Estimate(beta, cov, names=names, dfcom=float(n - p), nobs=n)
+    terms = _sklearn_model_terms(names, est)
+    return Estimate(beta, cov, names=names, dfcom=float(n - p), nobs=n, model_terms=terms)
 
 
 def _sklearn_glm(estimator):
@@ -335,3 +376,17 @@ def no_standard_error(estimator) -> NoStandardErrorError:
         f"estimand=callable(estimator, X, y) returning a skmipool.Estimate; an estimator "
         f"from skmipool.models; or a get_estimate() method on the estimator."
     )
+
+
+def statsmodels_model_name(model) -> str:
+    """What kind of model a statsmodels model is: class, and for a GLM its family and link.
+
+    Pooling compares these names, so that M OLS fits and M logistic fits passed
+    together are refused instead of pooled into one table.
+    """
+    name = type(model).__name__
+    family = getattr(model, "family", None)
+    if family is None:
+        return name
+    link = type(getattr(family, "link", None)).__name__.lower()
+    return f"{name}({type(family).__name__}, {link})"

@@ -8,8 +8,9 @@ import sys
 import threading
 import warnings
 from collections import defaultdict
+from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -17,9 +18,11 @@ from joblib import Parallel, delayed
 from scipy import sparse
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
+from sklearn.impute import IterativeImputer
+from sklearn.linear_model import LinearRegression
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_random_state, get_tags
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -31,7 +34,11 @@ from sklearn.utils.validation import (
 )
 
 from skmipool._adapters import coef_estimate, coef_names, has_coef_adapter, no_standard_error
-from skmipool._fits import Estimate, pool
+from skmipool._estimate import Estimate
+from skmipool._fits import pool
+from skmipool._version import __version__
+from skmipool.impute import ChainedImputer
+from skmipool.impute._columns import identifier_like_columns
 
 __all__ = [
     "DeterministicImputationWarning",
@@ -55,25 +62,15 @@ class InconsistentVersionWarning(UserWarning):
     """A pickled estimator is loaded with another skmipool version than it was saved with."""
 
 
-def _version() -> str:
-    from skmipool import __version__
-
-    return __version__
-
-
 class DeterministicImputationWarning(UserWarning):
     """All M completed datasets are equal: the pooled SE ignores imputation uncertainty."""
 
 
 def _default_imputer():
-    from sklearn.impute import IterativeImputer
-
-    return IterativeImputer(sample_posterior=True, max_iter=10)
+    return ChainedImputer()
 
 
 def _default_estimator():
-    from sklearn.linear_model import LinearRegression
-
     return LinearRegression()
 
 
@@ -151,13 +148,38 @@ def uses_imputation_bootstrap(imputer, setting) -> bool:
     """Whether imputations fit the imputer on a bootstrap resample (see MIPooledEstimator)."""
     if setting != "auto":
         return bool(setting)
-    from sklearn.impute import IterativeImputer
-
     return isinstance(imputer, IterativeImputer) and bool(imputer.sample_posterior)
 
 
-def _impute_and_fit(m, imputer, estimator, data, n_x, spec, seed):
-    """Imputation m: impute, fit, extract the estimand. Returns models and results."""
+@dataclass(frozen=True)
+class _FitPlan:
+    """What every imputation's worker needs to know besides the data and the models."""
+
+    x_is_frame: bool
+    outcome_imputed: bool  # y is a column of the imputation frame, read back after imputing
+    y: np.ndarray | None  # the outcome when it is not imputed (or a classifier's labels)
+    y_name: str | None
+    estimand: object  # "coef" or a callable
+    variance: str
+    n_bootstrap: int
+    missing: dict  # column -> mask of its missing rows
+    bootstrap: bool  # fit the imputer on a bootstrap resample
+    keep: bool  # return the completed data
+
+
+class _Imputation(NamedTuple):
+    """What the worker of imputation m returns."""
+
+    imputer: object
+    estimator: object
+    estimate: Estimate
+    imputed: dict  # column -> its imputed values
+    messages: list  # (category, message) of the warnings raised
+    completed: object  # the completed data (keep_imputations) or None
+
+
+def _impute_and_fit(m, imputer, estimator, data, n_x, plan: _FitPlan, seed):
+    """Imputation m: impute, fit, extract the estimand."""
     # warnings are collected per imputation and re-issued once by the parent; catch_warnings
     # is not thread-safe, so under a threading backend they pass through as they are
     in_main = threading.current_thread() is threading.main_thread()
@@ -170,7 +192,7 @@ def _impute_and_fit(m, imputer, estimator, data, n_x, spec, seed):
             imp.set_params(random_state=seed)
         stage = "imputing the data"
         try:
-            if spec["bootstrap"]:
+            if plan.bootstrap:
                 # fit on a bootstrap resample, complete the original rows: the imputation
                 # model's parameters vary between imputations (mice's norm.boot; Efron 1994)
                 rows = _bootstrap_rows(data, np.random.default_rng([seed, 1]))
@@ -184,60 +206,60 @@ def _impute_and_fit(m, imputer, estimator, data, n_x, spec, seed):
                     f"the imputer returned shape {np.shape(completed)} for input of shape "
                     f"{data.shape}; it must keep every row and column (an all-missing column?)."
                 )
-            Xc, yc = _split_completed(completed, data, n_x, spec)
+            Xc = _completed_features(completed, data, n_x, plan.x_is_frame)
+            yc = _completed_outcome(completed, data, n_x, plan)
             stage = "fitting the estimator"
             est = clone(estimator)
             if "random_state" in est.get_params(deep=False):
                 est.set_params(random_state=seed)  # stochastic estimators: seeded as bagging does
             est = est.fit(Xc, yc)
             stage = "computing the estimand"
-            estimate = _estimand(est, Xc, yc, spec, seed)
+            estimate = _estimand(est, Xc, yc, plan, seed)
         except Exception as exc:
             # returned, not raised: the parent chains it, whatever the joblib backend
             return _Failure(m, stage, exc)
         imputed = {
-            col: np.asarray(_column(completed, data, j))[spec["missing"][col]]
+            col: np.asarray(_column(completed, j))[plan.missing[col]]
             for j, col in enumerate(data.columns)
-            if col in spec["missing"]
+            if col in plan.missing
         }
     messages = [(w.category, str(w.message)) for w in caught]
-    kept = completed if spec["keep"] else None
-    return imp, est, estimate, imputed, messages, kept
+    return _Imputation(imp, est, estimate, imputed, messages, completed if plan.keep else None)
 
 
-def _column(completed, data, j):
+def _column(completed, j):
     if isinstance(completed, pd.DataFrame):
         return completed.iloc[:, j].to_numpy()
     return np.asarray(completed)[:, j]
 
 
-def _split_completed(completed, data, n_x, spec):
-    if isinstance(completed, pd.DataFrame):
+def _completed_features(completed, data, n_x: int, x_is_frame: bool):
+    """The completed X: the first n_x columns, as a frame when X was one."""
+    if isinstance(completed, pd.DataFrame) and x_is_frame:
         Xc = completed.iloc[:, :n_x].copy()
         Xc.columns = data.columns[:n_x]
-    else:
-        arr = np.asarray(completed)
-        Xc = arr[:, :n_x].astype(float, copy=False)
-        if spec["x_is_frame"]:
-            Xc = pd.DataFrame(Xc, columns=data.columns[:n_x], index=data.index)
-    if not spec["in_model"] or spec["classifier"]:
-        # classifier labels are complete (checked in fit); the coded y only predicts X
-        y = spec["y"]
-        if y is not None and spec.get("y_name") is not None and spec["x_is_frame"]:
-            y = pd.Series(y, index=data.index, name=spec["y_name"])
-        return Xc, y
-    yc = np.asarray(_column(completed, data, n_x), dtype=float)
-    if spec.get("y_name") is not None and spec["x_is_frame"]:
-        yc = pd.Series(yc, index=data.index, name=spec["y_name"])
-    return Xc, yc
+        return Xc
+    # an array X (numeric) gives the estimator an array, whatever the imputer returns
+    Xc = np.asarray(completed)[:, :n_x].astype(float, copy=False)
+    if x_is_frame:
+        Xc = pd.DataFrame(Xc, columns=data.columns[:n_x], index=data.index)
+    return Xc
 
 
-def _estimand(est, X, y, spec, seed) -> Estimate:
-    estimand = spec["estimand"]
-    if spec["variance"] == "bootstrap":
+def _completed_outcome(completed, data, n_x: int, plan: _FitPlan):
+    """The outcome to fit: imputed (read from the completed data) or as given."""
+    y = np.asarray(_column(completed, n_x), dtype=float) if plan.outcome_imputed else plan.y
+    if y is not None and plan.y_name is not None and plan.x_is_frame:
+        y = pd.Series(y, index=data.index, name=plan.y_name)
+    return y
+
+
+def _estimand(est, X, y, plan: _FitPlan, seed) -> Estimate:
+    estimand = plan.estimand
+    if plan.variance == "bootstrap":
         point = _coef_point if estimand == "coef" else estimand
         rng = np.random.default_rng(seed)
-        return _bootstrap_estimate(est, X, y, point, spec["n_bootstrap"], rng)
+        return _bootstrap_estimate(est, X, y, point, plan.n_bootstrap, rng)
     if estimand == "coef":
         return coef_estimate(est, X, y)
     result = estimand(est, X, y)
@@ -295,8 +317,14 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         The analysis model. None means ``LinearRegression()``.
     imputer : transformer, default=None
         A stochastic imputer. None means
-        ``IterativeImputer(sample_posterior=True, max_iter=10)``. Each clone
-        gets its own ``random_state`` drawn from ``random_state``.
+        :class:`skmipool.impute.ChainedImputer` with its defaults: mice's
+        chained equations with parameter draws (proper imputations), numeric
+        columns by predictive mean matching among bootstrapped donors,
+        categorical, boolean and text columns by logistic models. Any imputer
+        with ``fit``/``transform`` and ``random_state`` can be passed, e.g.
+        ``IterativeImputer(sample_posterior=True)`` (numeric data only; see
+        ``imputation_bootstrap``). Each clone gets its own ``random_state``
+        drawn from ``random_state``.
     n_imputations : int, default=5
         Number of imputations M (at least 2).
     imputation_bootstrap : "auto" or bool, default="auto"
@@ -330,7 +358,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
     dfcom : "auto", float or None, default="auto"
         Complete-data degrees of freedom. ``"auto"``: n - p from the adapter;
         infinite for the bootstrap (it has no small-sample form). A number
-        overrides; None means a large sample.
+        overrides; None or ``np.inf`` means a large sample.
     impute_target : bool, default=True
         Include the outcome in the imputation model (impute X together with
         y). Leaving it out biases the slopes of incompletely observed
@@ -447,7 +475,12 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         "scale": [None, str, tuple],
         "variance": [StrOptions({"auto", "bootstrap"})],
         "n_bootstrap": [Interval(Integral, 2, None, closed="left")],
-        "dfcom": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither"), None],
+        "dfcom": [
+            StrOptions({"auto"}),
+            Interval(Real, 0, None, closed="neither"),
+            Options(Real, {np.inf}),
+            None,
+        ],
         "impute_target": ["boolean"],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
@@ -491,15 +524,15 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
     # ------------------------------------------------------------- pickling
     def __getstate__(self):
         state = super().__getstate__()
-        state["_skmipool_version"] = _version()
+        state["_skmipool_version"] = __version__
         return state
 
     def __setstate__(self, state):
         saved = state.pop("_skmipool_version", "unknown")
-        if saved != _version():
+        if saved != __version__:
             warnings.warn(
                 f"this MIPooledEstimator was pickled with skmipool {saved} and is loaded with "
-                f"skmipool {_version()}; results may differ or break. Refit it with this "
+                f"skmipool {__version__}; results may differ or break. Refit it with this "
                 f"version, or install skmipool {saved} to use it.",
                 InconsistentVersionWarning,
                 stacklevel=2,
@@ -574,6 +607,13 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             raise ValueError(
                 f"columns {constant} of X are constant: their coefficients are not identified "
                 f"(collinear with the intercept). Drop them before fitting."
+            )
+        ids = identifier_like_columns(X) if isinstance(X, pd.DataFrame) else []
+        if ids:
+            raise ValueError(
+                f"columns {ids} of X are text with a different value in (almost) every row, "
+                f"like names or ids: they cannot be imputed (a category per row) or predict "
+                f"anything. Drop them from X (keep an id as the index)."
             )
         if isinstance(X, pd.DataFrame) and _is_numeric_only_imputer(imputer):
             other = X.columns[~X.dtypes.map(pd.api.types.is_numeric_dtype)]
@@ -692,23 +732,23 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         data, target_cols = self._imputation_frame(X, y, y_name, outcome_in_X)
         n_x = X.shape[1]
         missing = {c: data[c].isna().to_numpy() for c in data.columns if data[c].isna().any()}
-        spec = {
-            "x_is_frame": isinstance(X, pd.DataFrame),
-            "in_model": self.impute_target and not outcome_in_X,
-            "classifier": self._is_classifier(),
-            "y": y,
-            "y_name": y_name,
-            "estimand": self.estimand,
-            "variance": self.variance,
-            "n_bootstrap": self.n_bootstrap,
-            "missing": missing,
-            "bootstrap": uses_imputation_bootstrap(imputer, self.imputation_bootstrap),
-            "keep": self.keep_imputations,
-        }
+        plan = _FitPlan(
+            x_is_frame=isinstance(X, pd.DataFrame),
+            outcome_imputed=bool(target_cols) and not self._is_classifier(),
+            y=y,
+            y_name=y_name,
+            estimand=self.estimand,
+            variance=self.variance,
+            n_bootstrap=self.n_bootstrap,
+            missing=missing,
+            bootstrap=uses_imputation_bootstrap(imputer, self.imputation_bootstrap),
+            keep=self.keep_imputations,
+        )
+        self._warn_if_nothing_to_impute(missing, data.columns[:n_x])
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_imputations)
         tasks = (
-            delayed(_impute_and_fit)(m + 1, imputer, estimator, data, n_x, spec, int(seeds[m]))
+            delayed(_impute_and_fit)(m + 1, imputer, estimator, data, n_x, plan, int(seeds[m]))
             for m in range(self.n_imputations)
         )
         parallel = Parallel(
@@ -718,24 +758,24 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         for r in results:
             if isinstance(r, _Failure):
                 r.raise_()
-        self.imputers_ = [r[0] for r in results]
-        self.estimators_ = [r[1] for r in results]
+        self.imputers_ = [r.imputer for r in results]
+        self.estimators_ = [r.estimator for r in results]
         if self.keep_imputations:
             self.imputations_ = [
-                pd.DataFrame(r[5], columns=data.columns, index=data.index)
-                if not isinstance(r[5], pd.DataFrame)
-                else r[5]
+                pd.DataFrame(r.completed, columns=data.columns, index=data.index)
+                if not isinstance(r.completed, pd.DataFrame)
+                else r.completed
                 for r in results
             ]
-        self._imputed_values = {col: np.stack([r[3][col] for r in results]) for col in missing}
+        self._imputed_values = {col: np.stack([r.imputed[col] for r in results]) for col in missing}
         self._target_columns = target_cols
-        self._reissue_warnings([r[4] for r in results])
+        self._reissue_warnings([r.messages for r in results])
         self._warn_if_deterministic(missing)
 
         dfcom = self.dfcom
         if self.variance == "bootstrap" and isinstance(dfcom, str):
             dfcom = None  # the bootstrap has no small-sample df: large sample
-        self.pooled_ = pool([r[2] for r in results], dfcom=dfcom, transform=self.scale)
+        self.pooled_ = pool([r.estimate for r in results], dfcom=dfcom, transform=self.scale)
         self._set_pooled_attributes()
         return self
 
@@ -755,15 +795,38 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 f"{message} [in {which} of {len(per_imputation)}]", category, stacklevel=3
             )
 
-    def _warn_if_deterministic(self, missing) -> None:
+    def _warn_if_nothing_to_impute(self, missing, x_columns) -> None:
+        """Complete X: say so before M fits, with the likely cause (an earlier encoder)."""
+        if any(c in missing for c in x_columns):
+            return
+        cause = (
+            "If X had missing values before an earlier step, that step removed them: an encoder "
+            "that makes NaN a category of its own turns multiple imputation into the "
+            "missing-indicator method, and a SimpleImputer into single imputation, both with "
+            "too small standard errors. Pass the incomplete X and put encoders inside the "
+            "estimator (a Pipeline), after the imputation."
+        )
         if not missing:
             warnings.warn(
-                "X and y have no missing values: every completed dataset is the data itself, "
-                "so B = 0 and the pooled result is the complete-data analysis.",
+                f"X and y have no missing values: every completed dataset is the data itself, "
+                f"so B = 0 and the pooled result is the complete-data analysis. {cause}",
                 DeterministicImputationWarning,
                 stacklevel=3,
             )
             return
+        n_y = int(sum(m.sum() for m in missing.values()))
+        warnings.warn(
+            f"X has no missing values, so only the outcome is imputed ({n_y} value(s)). "
+            f"Imputed outcomes carry no information about the regression of y on X (von Hippel "
+            f"2007, 'multiple imputation, then deletion'): fitting on the rows with an observed "
+            f"y gives the same answer without the imputation noise. {cause}",
+            UserWarning,
+            stacklevel=3,
+        )
+
+    def _warn_if_deterministic(self, missing) -> None:
+        if not missing:
+            return  # said before fitting (_warn_if_nothing_to_impute)
         same = all(
             all(np.array_equal(v[0], v[i]) for i in range(1, len(v)))
             for v in self._imputed_values.values()
@@ -773,7 +836,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 f"all {self.n_imputations} imputations filled in identical values: the imputer "
                 f"is deterministic (e.g. SimpleImputer or sample_posterior=False), so B = 0 and "
                 f"the pooled SE ignores imputation uncertainty. Use a stochastic imputer such as "
-                f"IterativeImputer(sample_posterior=True).",
+                f"skmipool.impute.ChainedImputer() (the default).",
                 DeterministicImputationWarning,
                 stacklevel=3,
             )
@@ -838,13 +901,9 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         for imp in self.imputers_:
             # a copy keeps the fitted imputer's random state, so predictions repeat exactly
             completed = copy.deepcopy(imp).transform(data)
-            Xc, _ = _split_completed(
-                completed,
-                data,
-                X.shape[1],
-                {"x_is_frame": isinstance(X, pd.DataFrame), "in_model": False, "y": None},
+            out.append(
+                _completed_features(completed, data, X.shape[1], isinstance(X, pd.DataFrame))
             )
-            out.append(Xc)
         return out
 
     def predict(self, X):

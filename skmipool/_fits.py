@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from skmipool._pool import _check_dfcom, pool_estimates
-from skmipool._scales import get_transform
+from skmipool._adapters import coef_estimate, formula_model_terms, statsmodels_model_name
+from skmipool._estimate import Estimate
+from skmipool._pool import _check_dfcom
+from skmipool._results import pool_estimates
 
-__all__ = ["Estimate", "as_estimate", "pool", "register_adapter"]
+__all__ = ["as_estimate", "pool", "register_adapter"]
 
 
 class MissingDfcomWarning(UserWarning):
@@ -21,78 +22,6 @@ class MissingDfcomWarning(UserWarning):
 
 class EstimationSampleWarning(UserWarning):
     """The number of observations differs between the completed-data analyses."""
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """One completed-data analysis: an estimate vector and its covariance.
-
-    Parameters
-    ----------
-    estimate : array-like of shape (k,) or pandas Series
-        Point estimates. A Series' index gives the term names.
-    covariance : array-like of shape (k, k), (k,) or DataFrame
-        Covariance matrix, or variances (then treated as a diagonal matrix).
-    names : sequence of str, optional
-        Term names; default the Series index, else ``x0, x1, ...``.
-    dfcom : float, optional
-        Complete-data degrees of freedom of this analysis (None: unknown).
-    nobs : int, optional
-        Number of observations used by this analysis.
-    loglike : float, optional
-        Log-likelihood at the estimate (kept for reference).
-    scale : str or Transform, default="identity"
-        The inference scale the estimate is on ("logit" for log odds of a
-        predicted probability, ...). :func:`pool` pools on it and maps the
-        pooled estimate and interval back.
-
-    Examples
-    --------
-    >>> from skmipool import Estimate
-    >>> e = Estimate([1.0, 2.0], [[0.1, 0.0], [0.0, 0.2]], names=["a", "b"], dfcom=20)
-    >>> e.names
-    ('a', 'b')
-    """
-
-    estimate: np.ndarray
-    covariance: np.ndarray
-    names: tuple[str, ...] | None = None
-    dfcom: float | None = None
-    nobs: int | None = None
-    loglike: float | None = field(default=None, compare=False)
-    scale: object = "identity"
-
-    def __post_init__(self):
-        est = self.estimate
-        names = self.names
-        if isinstance(est, pd.Series):
-            names = names if names is not None else tuple(str(i) for i in est.index)
-        est = np.atleast_1d(np.asarray(est, dtype=float))
-        if est.ndim != 1:
-            raise ValueError(f"estimate must be one-dimensional; got shape {est.shape}.")
-        k = est.shape[0]
-        cov = np.asarray(self.covariance, dtype=float)
-        if cov.ndim == 0:
-            cov = cov.reshape(1, 1)
-        if cov.ndim == 1:
-            if cov.shape[0] != k:
-                raise ValueError(f"{cov.shape[0]} variances given for {k} estimates.")
-            cov = np.diag(cov)
-        if cov.shape != (k, k):
-            raise ValueError(
-                f"covariance must have shape ({k}, {k}) for {k} estimates; got {cov.shape}."
-            )
-        names = (
-            tuple(str(n) for n in names) if names is not None else tuple(f"x{i}" for i in range(k))
-        )
-        if len(names) != k:
-            raise ValueError(f"{len(names)} names given for {k} estimates.")
-        object.__setattr__(self, "estimate", est)
-        object.__setattr__(self, "covariance", cov)
-        object.__setattr__(self, "names", names)
-        if self.dfcom is not None:
-            object.__setattr__(self, "dfcom", _check_dfcom(self.dfcom))
-        object.__setattr__(self, "scale", get_transform(self.scale))
 
 
 # ----------------------------------------------------------------------- adapters
@@ -164,6 +93,8 @@ def _statsmodels_estimate(fit) -> Estimate:
         dfcom=dfcom,
         nobs=nobs,
         loglike=getattr(fit, "llf", None),
+        model_terms=formula_model_terms(fit.model, names),
+        model=statsmodels_model_name(fit.model),
     )
 
 
@@ -188,8 +119,6 @@ def as_estimate(fit) -> Estimate:
     if isinstance(fit, Estimate):
         return fit
     if isinstance(fit, tuple) and len(fit) == 3 and hasattr(fit[0], "fit"):
-        from skmipool._adapters import coef_estimate
-
         return coef_estimate(*fit)
     for predicate, extract in _ADAPTERS:
         if predicate(fit):
@@ -253,6 +182,31 @@ def check_same_terms(estimates: Sequence[Estimate]) -> tuple[str, ...]:
             raise ValueError(
                 f"imputation {i} is on the {e.scale.name!r} scale, imputation 1 on the "
                 f"{estimates[0].scale.name!r} scale; all analyses must use the same scale."
+            )
+    return ref
+
+
+def check_same_model(estimates: Sequence[Estimate]) -> None:
+    """The analyses must be fits of one kind of model (class, family and link)."""
+    ref = estimates[0].model
+    for i, e in enumerate(estimates[1:], start=2):
+        if e.model != ref:
+            raise ValueError(
+                f"imputation {i} is a {e.model or 'model of unknown kind'} fit, imputation 1 a "
+                f"{ref or 'model of unknown kind'} fit; Rubin's rules pool one analysis "
+                f"repeated on every completed dataset. Pass the fits of one model only."
+            )
+
+
+def check_same_model_terms(estimates: Sequence[Estimate]):
+    """The analyses' model terms (None when the first does not say); they must agree."""
+    ref = estimates[0].model_terms
+    for i, e in enumerate(estimates[1:], start=2):
+        if e.model_terms != ref:
+            raise ValueError(
+                f"imputation {i} groups its coefficients into other model terms than "
+                f"imputation 1 ({e.model_terms} against {ref}); all analyses must be the same "
+                f"model."
             )
     return ref
 
@@ -346,17 +300,22 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None, transform=No
     ['const', 'x1']
     """
     estimates = collect_estimates(fits)
+    check_same_model(estimates)
     terms = check_same_terms(estimates)
     nobs = check_same_nobs(estimates)
     dfcom_used = resolve_dfcom(dfcom, estimates)
     q = np.stack([e.estimate for e in estimates])
     u = np.stack([e.covariance for e in estimates])
+    model_terms = check_same_model_terms(estimates)
     if names is not None:
         if len(names) != len(terms):
             raise ValueError(
                 f"names has {len(names)} entries but the fits have {len(terms)} terms."
             )
-        terms = tuple(str(n) for n in names)
+        renamed = dict(zip(terms, (str(n) for n in names), strict=True))
+        terms = tuple(renamed.values())
+        if model_terms is not None:
+            model_terms = tuple((t, tuple(renamed[c] for c in cs)) for t, cs in model_terms)
     own_scale = estimates[0].scale
     if transform is not None and not own_scale.is_identity:
         raise ValueError(
@@ -364,7 +323,22 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None, transform=No
             f"(it would transform them twice)."
         )
     if transform is not None:
-        return pool_estimates(q, u, dfcom=dfcom_used, names=terms, transform=transform, nobs=nobs)
+        return pool_estimates(
+            q,
+            u,
+            dfcom=dfcom_used,
+            names=terms,
+            transform=transform,
+            nobs=nobs,
+            model_terms=model_terms,
+        )
     return pool_estimates(
-        q, u, dfcom=dfcom_used, names=terms, transform=own_scale, input_scale="inference", nobs=nobs
+        q,
+        u,
+        dfcom=dfcom_used,
+        names=terms,
+        transform=own_scale,
+        input_scale="inference",
+        nobs=nobs,
+        model_terms=model_terms,
     )

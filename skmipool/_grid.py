@@ -10,6 +10,7 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 
+from skmipool._estimator import MIPooledEstimator
 from skmipool._results import PooledResult, check_level
 
 __all__ = ["grid_experiment"]
@@ -32,8 +33,6 @@ def _parameter_names(grids: list[dict]) -> list[str]:
 
 
 def _check_estimator(estimator) -> None:
-    from skmipool._estimator import MIPooledEstimator
-
     if isinstance(estimator, MIPooledEstimator):
         return
     if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
@@ -45,7 +44,7 @@ def _check_estimator(estimator) -> None:
 
 
 _EXAMPLES = {
-    "imputer": "imputer=IterativeImputer(sample_posterior=True, max_iter=10)",
+    "imputer": "imputer=ChainedImputer()",
     "estimator": "estimator=LinearRegression()",
 }
 

@@ -1,8 +1,9 @@
 """Rubin's rules: the one implementation in skmipool.
 
-Every pooled number in the package is computed by :func:`rubin_pool` below
-(via :func:`pool_estimates`); the estimator, :func:`skmipool.pool`, the scalar
-helpers and the tests of several parameters all call it.
+Every pooled number in the package is computed by :func:`rubin_moments` and
+:func:`rubin_pool` below; :func:`skmipool.pool_estimates` (in ``_results``), the
+estimator, :func:`skmipool.pool` and the tests of several parameters all call them.
+This module is the bottom of the layering: it imports nothing from skmipool.
 
 References
 ----------
@@ -20,7 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["barnard_rubin_df", "pool_estimates", "rubin_moments", "rubin_pool"]
+from skmipool._validation import check_integer, check_names, real_array
+
+__all__ = ["barnard_rubin_df", "rubin_moments", "rubin_pool"]
 
 
 def _check_dfcom(dfcom) -> float:
@@ -77,7 +80,13 @@ def barnard_rubin_df(m: int, lambda_, dfcom=None) -> np.ndarray:
     >>> barnard_rubin_df(5, np.array([0.0, 0.2]), dfcom=20).round(4)
     array([18.2609, 12.7466])
     """
-    lam = np.asarray(lambda_, dtype=float)
+    m = check_integer("m", m, 2)
+    lam = real_array("lambda_", lambda_)
+    if np.any(np.isnan(lam) | (lam < 0) | (lam > 1)):
+        raise ValueError(
+            f"lambda_ must lie in [0, 1] (the proportion of the variance due to missingness); "
+            f"got {lambda_!r}."
+        )
     dfcom = _check_dfcom(dfcom)
     with np.errstate(divide="ignore", over="ignore"):
         df_old = (m - 1) / lam**2  # Rubin (1987) eq. 3.1.6; inf where B = 0 (or B ~ 1e-150)
@@ -178,16 +187,13 @@ def _default_names(k: int) -> list[str]:
 def _coerce_estimates(estimates, names):
     """Estimates as an (m, k) float array plus term names."""
     inferred = None
+    arr = real_array("estimates", estimates)
     if isinstance(estimates, pd.DataFrame):
         inferred = [str(c) for c in estimates.columns]
-        arr = estimates.to_numpy(dtype=float)
     elif isinstance(estimates, pd.Series):
         inferred = [str(estimates.name)] if estimates.name is not None else None
-        arr = estimates.to_numpy(dtype=float)[:, None]
-    else:
-        arr = np.asarray(estimates, dtype=float)
-        if arr.ndim == 1:
-            arr = arr[:, None]
+    if arr.ndim == 1:
+        arr = arr[:, None]
     if arr.ndim != 2:
         raise ValueError(
             f"estimates must have shape (M,) or (M, k); got an array with shape {arr.shape}."
@@ -195,13 +201,7 @@ def _coerce_estimates(estimates, names):
     k = arr.shape[1]
     if names is None:
         names = inferred if inferred is not None else _default_names(k)
-    names = [str(n) for n in names]
-    if len(names) != k:
-        raise ValueError(f"names has {len(names)} entries but the estimates have {k} terms.")
-    if len(set(names)) != k:
-        dup = pd.Index(names)[pd.Index(names).duplicated()].tolist()
-        raise ValueError(f"term names must be unique; duplicated: {dup}.")
-    return arr, names
+    return arr, check_names(names, k)
 
 
 def _coerce_covariances(covariances, m: int, k: int) -> tuple[np.ndarray, bool]:
@@ -210,7 +210,7 @@ def _coerce_covariances(covariances, m: int, k: int) -> tuple[np.ndarray, bool]:
         covariances = covariances.to_numpy(dtype=float)
     elif isinstance(covariances, Sequence) and covariances and hasattr(covariances[0], "shape"):
         covariances = np.stack([np.asarray(c, dtype=float) for c in covariances])
-    arr = np.asarray(covariances, dtype=float)
+    arr = real_array("covariances", covariances)
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim == 2 and arr.shape == (m, k):
@@ -264,100 +264,3 @@ def validate_imputations(q: np.ndarray, u: np.ndarray, names: list[str], full: b
                 f"imputation {bad[0] + 1}: the covariance matrix is not positive "
                 f"semi-definite (smallest eigenvalue {eig_min[bad[0]]:.3g})."
             )
-
-
-def pool_estimates(
-    estimates,
-    covariances,
-    *,
-    dfcom=None,
-    names: Sequence[str] | None = None,
-    transform=None,
-    input_scale: str = "reporting",
-    nobs=None,
-):
-    """Pool M sets of estimates and their (co)variances with Rubin's rules.
-
-    Parameters
-    ----------
-    estimates : array-like of shape (M,) or (M, k), or DataFrame
-        The estimate of each of k terms in each of M completed datasets.
-        A DataFrame's columns become the term names.
-    covariances : array-like of shape (M,), (M, k) or (M, k, k)
-        The completed-data variances (shape (M,) or (M, k)) or full covariance
-        matrices (shape (M, k, k)); told apart by their number of dimensions.
-    dfcom : float, None or np.inf, default=None
-        Complete-data degrees of freedom (``n - p`` for a linear model). None
-        or ``np.inf`` means a large-sample analysis: Rubin's (1987) df is used.
-        A finite value uses Barnard & Rubin's (1999) small-sample df.
-    names : sequence of str, optional
-        Term names; default the DataFrame's columns, else ``x0, x1, ...``.
-    transform : None, str or (forward, inverse, derivative), default=None
-        Inference scale: "identity" (None), "log" (ratios), "logit"
-        (probabilities, AUC), "fisher_z" (correlations), "cloglog" (survival
-        probabilities, log(-log S)), or a triple of callables. Pooling happens
-        on that scale; ``estimate`` and ``conf_int`` are mapped back, the
-        standard error stays on the inference scale.
-    input_scale : {"reporting", "inference"}, default="reporting"
-        Whether the inputs are on the reporting scale (then moved to the
-        inference scale, with the delta method for the variances) or already
-        on the inference scale (e.g. log odds with their variances).
-    nobs : array-like of shape (M,), optional
-        Observations used by each analysis, reported on the result.
-
-    Returns
-    -------
-    PooledResult
-        Pooled estimate, standard error, df, p-values (two-sided, t(df)),
-        riv, lambda, fmi, relative efficiency and the pooled covariance
-        matrices.
-
-    Notes
-    -----
-    Q̄ = mean of the estimates, Ū = mean of the covariances,
-    B = covariance of the estimates across imputations and
-    T = Ū + (1 + 1/M) B (Rubin 1987, eq. 3.1.2-3.1.5).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skmipool import pool_estimates
-    >>> est = np.array([[1.0, 2.0], [1.2, 2.1], [0.9, 1.8]])
-    >>> var = np.array([[0.04, 0.09], [0.05, 0.08], [0.04, 0.10]])
-    >>> res = pool_estimates(est, var, dfcom=30, names=["a", "b"])
-    >>> res.estimate.round(4).tolist()
-    [1.0333, 1.9667]
-    >>> res.std_error.round(4).tolist()
-    [0.2728, 0.348]
-
-    Correlations pooled on Fisher's z scale (FIMD 5.2), reported as r:
-
-    >>> r = np.array([0.41, 0.45, 0.38])
-    >>> res = pool_estimates(r, (1 - r**2) ** 2 / 97, transform="fisher_z")
-    >>> round(float(res.estimate.iloc[0]), 4), res.scale
-    (0.4137, 'fisher_z')
-    """
-    from skmipool._results import PooledResult
-    from skmipool._scales import get_transform
-
-    q, names = _coerce_estimates(estimates, names)
-    m, k = q.shape
-    if isinstance(covariances, pd.DataFrame) and k > 1:
-        # variances given as a frame are matched to the terms by name, not position
-        unknown = sorted(set(map(str, covariances.columns)) ^ set(names))
-        if unknown:
-            raise ValueError(
-                f"the columns of covariances do not match the term names; differing: {unknown}."
-            )
-        covariances = covariances.set_axis(list(map(str, covariances.columns)), axis=1)[names]
-    u, full = _coerce_covariances(covariances, m, k)
-    validate_imputations(q, u, names, full)
-    scale = get_transform(transform)
-    if input_scale not in ("reporting", "inference"):
-        raise ValueError(f'input_scale must be "reporting" or "inference"; got {input_scale!r}.')
-    if not scale.is_identity and input_scale == "reporting":
-        for i in range(m):
-            scale.check_domain(q[i], where=f"imputation {i + 1}: ")
-        q, u = scale.to_inference(q, u)
-        validate_imputations(q, u, names, full)
-    return PooledResult(q, u, names, dfcom=_check_dfcom(dfcom), nobs=nobs, transform=scale)

@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Sequence
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from skmipool._pool import RubinComponents, rubin_moments, rubin_pool
+from skmipool._estimate import check_model_terms
+from skmipool._pool import (
+    RubinComponents,
+    _check_dfcom,
+    _coerce_covariances,
+    _coerce_estimates,
+    rubin_moments,
+    rubin_pool,
+    validate_imputations,
+)
+from skmipool._scales import get_transform
+from skmipool._validation import check_integer, check_real, real_array
+from skmipool._wald import d1_test
 
-__all__ = ["PooledResult", "Summary", "how_many_imputations"]
+__all__ = ["PooledResult", "Summary", "how_many_imputations", "pool_estimates"]
 
 
 def check_level(level) -> float:
@@ -63,7 +76,12 @@ def how_many_imputations(fmi, n_imputations: int, *, cv: float = 0.05, level: fl
     >>> how_many_imputations(0.3, 20)
     41
     """
-    f = np.clip(np.atleast_1d(np.asarray(fmi, dtype=float)), 1e-12, 1 - 1e-12)
+    f = np.atleast_1d(real_array("fmi", fmi))
+    if f.size == 0 or np.any(np.isnan(f) | (f < 0) | (f > 1)):
+        raise ValueError(f"fmi must be fractions in [0, 1] (at least one); got {fmi!r}.")
+    f = np.clip(f, 1e-12, 1 - 1e-12)
+    n_imputations = check_integer("n_imputations", n_imputations, 2)
+    cv = check_real("cv", cv, low=0.0, low_open=True, high=math.inf, high_open=True)
     z = stats.norm.ppf(0.5 + check_level(level) / 2.0)
     logit_upper = np.log(f / (1 - f)) + z * math.sqrt(2.0 / n_imputations)
     f_upper = 1.0 / (1.0 + np.exp(-logit_upper))
@@ -89,6 +107,8 @@ class PooledResult:
     transform : Transform, optional
         Inference scale the estimates are on (identity by default); see
         :func:`skmipool.pool_estimates`.
+    model_terms : mapping of term to coefficient names, optional
+        The terms of the analysis model (see :meth:`wald_test_terms`).
 
     Examples
     --------
@@ -101,15 +121,26 @@ class PooledResult:
     x0    0.383  1.684
     """
 
-    def __init__(self, estimates, covariances, names, *, dfcom=np.inf, nobs=None, transform=None):
-        from skmipool._scales import get_transform
-
+    def __init__(
+        self,
+        estimates,
+        covariances,
+        names,
+        *,
+        dfcom=np.inf,
+        nobs=None,
+        transform=None,
+        model_terms=None,
+    ):
         self._transform = get_transform(transform)
         self._q = np.asarray(estimates, dtype=float)
         self._u = np.asarray(covariances, dtype=float)
         self._names = pd.Index([str(n) for n in names], name="term")
         self._dfcom = float(dfcom)
         self._nobs = None if nobs is None else np.asarray(nobs)
+        self._model_terms = (
+            None if model_terms is None else check_model_terms(model_terms, list(self._names))
+        )
 
     # ------------------------------------------------------------------ core
     @property
@@ -389,9 +420,65 @@ class PooledResult:
         >>> res.wald_test(["a", "b"]).df1
         2
         """
-        from skmipool._tests import d1_test
-
         return d1_test(self, terms=terms, value=value, restriction=restriction)
+
+    @property
+    def model_terms(self) -> dict[str, list[str]]:
+        """The analysis model's terms and the coefficients of each.
+
+        A categorical predictor is one term with one coefficient per dummy.
+        When the fits did not say (e.g. statsmodels results without a formula),
+        every coefficient is its own term.
+        """
+        if self._model_terms is None:
+            return {n: [n] for n in self._names}
+        return {term: list(coefs) for term, coefs in self._model_terms}
+
+    def wald_test_terms(self) -> pd.DataFrame:
+        """One pooled D1 test per term of the analysis model (an ANOVA-style table).
+
+        A term's coefficients (all dummies of a categorical predictor, all
+        spline columns of a variable) are tested jointly against 0 with
+        :meth:`wald_test`, which equals ``compare(full, null, method="D1")``
+        for the full model and the model without that term (the counterpart
+        of ``mitml::testModels`` or ``mice::D1`` on nested fits, term by term).
+        The intercept is not tested. Named after statsmodels'
+        ``wald_test_terms``.
+
+        Returns
+        -------
+        DataFrame
+            Indexed by term, columns ``statistic`` (F), ``df1`` (number of
+            coefficients), ``df2`` (Reiter's 2007 small-sample df when
+            ``dfcom`` is finite, else Li, Raghunathan & Rubin's), ``p_value``
+            (upper tail of F(df1, df2)) and ``riv``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmipool import pool_estimates
+        >>> rng = np.random.default_rng(0)
+        >>> est = rng.normal([1.0, 0.5, 0.2, 0.1], 0.1, size=(5, 4))
+        >>> cov = np.tile(np.diag([0.02, 0.03, 0.03, 0.01]), (5, 1, 1))
+        >>> names = ["intercept", "age[T.40-59]", "age[T.60-99]", "bmi"]
+        >>> terms = {"age": ["age[T.40-59]", "age[T.60-99]"], "bmi": ["bmi"]}
+        >>> res = pool_estimates(est, cov, dfcom=20, names=names, model_terms=terms)
+        >>> res.wald_test_terms()["df1"].tolist()
+        [2, 1]
+        """
+        rows = {}
+        for term, coefs in self.model_terms.items():
+            test = self.wald_test(coefs)
+            rows[term] = {
+                "statistic": test.statistic,
+                "df1": test.df1,
+                "df2": test.df2,
+                "p_value": test.p_value,
+                "riv": test.riv,
+            }
+        table = pd.DataFrame.from_dict(rows, orient="index")
+        table.index.name = "term"
+        return table
 
     def summary(self, level: float = 0.95, exponentiate: bool = False) -> Summary:
         """Printable summary: the pooled table and a footer of MI diagnostics.
@@ -471,3 +558,103 @@ class Summary:
         table = self._display_table().to_html(float_format=lambda v: f"{v:.4g}")
         foot = "<br>".join(html.escape(line) for line in self._footer_lines())
         return f"<div><b>Multiple imputation: Rubin's rules</b>{table}<p>{foot}</p></div>"
+
+
+def pool_estimates(
+    estimates,
+    covariances,
+    *,
+    dfcom=None,
+    names: Sequence[str] | None = None,
+    transform=None,
+    input_scale: str = "reporting",
+    nobs=None,
+    model_terms=None,
+):
+    """Pool M sets of estimates and their (co)variances with Rubin's rules.
+
+    Parameters
+    ----------
+    estimates : array-like of shape (M,) or (M, k), or DataFrame
+        The estimate of each of k terms in each of M completed datasets.
+        A DataFrame's columns become the term names.
+    covariances : array-like of shape (M,), (M, k) or (M, k, k)
+        The completed-data variances (shape (M,) or (M, k)) or full covariance
+        matrices (shape (M, k, k)); told apart by their number of dimensions.
+    dfcom : float, None or np.inf, default=None
+        Complete-data degrees of freedom (``n - p`` for a linear model). None
+        or ``np.inf`` means a large-sample analysis: Rubin's (1987) df is used.
+        A finite value uses Barnard & Rubin's (1999) small-sample df.
+    names : sequence of str, optional
+        Term names; default the DataFrame's columns, else ``x0, x1, ...``.
+    transform : None, str or (forward, inverse, derivative), default=None
+        Inference scale: "identity" (None), "log" (ratios), "logit"
+        (probabilities, AUC), "fisher_z" (correlations), "cloglog" (survival
+        probabilities, log(-log S)), or a triple of callables. Pooling happens
+        on that scale; ``estimate`` and ``conf_int`` are mapped back, the
+        standard error stays on the inference scale.
+    input_scale : {"reporting", "inference"}, default="reporting"
+        Whether the inputs are on the reporting scale (then moved to the
+        inference scale, with the delta method for the variances) or already
+        on the inference scale (e.g. log odds with their variances).
+    nobs : array-like of shape (M,), optional
+        Observations used by each analysis, reported on the result.
+    model_terms : mapping of term to coefficient names, optional
+        The analysis model's terms, e.g. ``{"age": ["age[T.40-59]",
+        "age[T.60-99]"]}``, for :meth:`PooledResult.wald_test_terms`.
+
+    Returns
+    -------
+    PooledResult
+        Pooled estimate, standard error, df, p-values (two-sided, t(df)),
+        riv, lambda, fmi, relative efficiency and the pooled covariance
+        matrices.
+
+    Notes
+    -----
+    Q̄ = mean of the estimates, Ū = mean of the covariances,
+    B = covariance of the estimates across imputations and
+    T = Ū + (1 + 1/M) B (Rubin 1987, eq. 3.1.2-3.1.5).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmipool import pool_estimates
+    >>> est = np.array([[1.0, 2.0], [1.2, 2.1], [0.9, 1.8]])
+    >>> var = np.array([[0.04, 0.09], [0.05, 0.08], [0.04, 0.10]])
+    >>> res = pool_estimates(est, var, dfcom=30, names=["a", "b"])
+    >>> res.estimate.round(4).tolist()
+    [1.0333, 1.9667]
+    >>> res.std_error.round(4).tolist()
+    [0.2728, 0.348]
+
+    Correlations pooled on Fisher's z scale (FIMD 5.2), reported as r:
+
+    >>> r = np.array([0.41, 0.45, 0.38])
+    >>> res = pool_estimates(r, (1 - r**2) ** 2 / 97, transform="fisher_z")
+    >>> round(float(res.estimate.iloc[0]), 4), res.scale
+    (0.4137, 'fisher_z')
+    """
+    q, names = _coerce_estimates(estimates, names)
+    m, k = q.shape
+    if isinstance(covariances, pd.DataFrame) and k > 1:
+        # variances given as a frame are matched to the terms by name, not position
+        unknown = sorted(set(map(str, covariances.columns)) ^ set(names))
+        if unknown:
+            raise ValueError(
+                f"the columns of covariances do not match the term names; differing: {unknown}."
+            )
+        covariances = covariances.set_axis(list(map(str, covariances.columns)), axis=1)[names]
+    u, full = _coerce_covariances(covariances, m, k)
+    validate_imputations(q, u, names, full)
+    scale = get_transform(transform)
+    if input_scale not in ("reporting", "inference"):
+        raise ValueError(f'input_scale must be "reporting" or "inference"; got {input_scale!r}.')
+    if not scale.is_identity and input_scale == "reporting":
+        for i in range(m):
+            scale.check_domain(q[i], where=f"imputation {i + 1}: ")
+        q, u = scale.to_inference(q, u)
+        validate_imputations(q, u, names, full)
+    return PooledResult(
+        q, u, names, dfcom=_check_dfcom(dfcom), nobs=nobs, transform=scale, model_terms=model_terms
+    )

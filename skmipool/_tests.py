@@ -23,175 +23,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from skmipool._fits import check_same_terms, collect_estimates, pool
-from skmipool._pool import adjusted_dfcom, pool_estimates, rubin_moments
+from skmipool._fits import check_same_model, check_same_terms, collect_estimates, pool
+from skmipool._results import pool_estimates
+from skmipool._validation import check_integer, real_array
+from skmipool._wald import MITestResult, _f_sf, lrr_df
 
 __all__ = ["MITestResult", "combine_chi_square", "compare", "pool_r_squared"]
-
-
-@dataclass(frozen=True)
-class MITestResult:
-    """Result of a multi-parameter test after multiple imputation.
-
-    Attributes
-    ----------
-    statistic : float
-        The F statistic (D1, D2 or D3).
-    df1 : int
-        Numerator degrees of freedom (number of restrictions).
-    df2 : float
-        Denominator degrees of freedom (``inf``: the F(df1, inf) = chi²/df1 limit).
-    p_value : float
-        Upper-tail probability of ``statistic`` under F(df1, df2).
-    riv : float
-        Average relative increase in variance due to nonresponse.
-    method : str
-        ``"D1"``, ``"D2"`` or ``"D3"`` (and for D2 the statistic used).
-    """
-
-    statistic: float
-    df1: int
-    df2: float
-    p_value: float
-    riv: float
-    method: str
-
-    def __str__(self) -> str:
-        return (
-            f"{self.method}: F = {self.statistic:.4f} on {self.df1} and {self.df2:.4g} df, "
-            f"p = {self.p_value:.4g} (RIV = {self.riv:.4g})"
-        )
-
-
-def _f_sf(statistic: float, df1: int, df2: float) -> float:
-    """P(F(df1, df2) > statistic); df2 = inf is the chi²(df1)/df1 limit."""
-    if np.isinf(df2):
-        return float(stats.chi2.sf(statistic * df1, df1))
-    return float(stats.f.sf(statistic, df1, df2))
-
-
-def lrr_df(k: int, m: int, r: float) -> float:
-    """Denominator df of Li, Raghunathan & Rubin (1991, eq. 2.16); also D3's df.
-
-    With t = k(m - 1): ``4 + (t - 4)(1 + (1 - 2/t)/r)^2`` if t > 4, else
-    ``t (1 + 1/k)(1 + 1/r)^2 / 2``. Infinite when r = 0 (B = 0). D3's r can be
-    negative; the formula is used as it stands, as mitml does.
-    """
-    t = k * (m - 1)
-    if r == 0:
-        return np.inf
-    if t > 4:
-        return 4.0 + (t - 4.0) * (1.0 + (1.0 - 2.0 / t) / r) ** 2
-    return t * (1.0 + 1.0 / k) * (1.0 + 1.0 / r) ** 2 / 2.0
-
-
-def reiter_df(k: int, m: int, r: float, dfcom: float) -> float:
-    """Small-sample denominator df of D1 (Reiter 2007, eq. 1-2), as in mitml's ``.D1``.
-
-    Needs t = k(m - 1) >= 4 (t = 4 gives the limit 4); a smaller t falls back to
-    the LRR df with a warning.
-    """
-    t = k * (m - 1)
-    if t < 4:
-        warnings.warn(
-            f"Reiter's small-sample df for D1 needs k(M - 1) >= 4 (here {t}); the large-sample "
-            f"LRR df is used instead. Use more imputations.",
-            UserWarning,
-            stacklevel=4,
-        )
-        return lrr_df(k, m, r)
-    vstar = adjusted_dfcom(dfcom)
-    if r <= 0:
-        return vstar  # B = 0: the formula's limit, v = 4 + c2 = vstar
-    if t == 4:
-        return 4.0  # the limit of 4 + 1/z as t -> 4 (mitml: c0 = Inf gives 4)
-    a = r * t / (t - 2.0)
-    c0 = 1.0 / (t - 4.0)
-    c1 = vstar - 2.0 * (1.0 + a)
-    c2 = vstar - 4.0 * (1.0 + a)
-    # Reiter (2007) eq. 2, written as mitml 0.4-5 does
-    z = (
-        1.0 / c2
-        + c0 * (a**2 * c1 / ((1.0 + a) ** 2 * c2))
-        + c0 * (8.0 * a**2 * c1 / ((1.0 + a) * c2**2) + 4.0 * a**2 / ((1.0 + a) * c2))
-        + c0 * (4.0 * a**2 / (c2 * c1) + 16.0 * a**2 * c1 / c2**3)
-        + c0 * (8.0 * a**2 / c2**2)
-    )
-    v = 4.0 + 1.0 / z
-    if not 0.0 < v <= vstar:
-        # the approximation breaks down when dfcom is small next to the missing information
-        # (c2 <= 0); mitml returns this value (even negative or NaN) as it stands
-        fallback = min(lrr_df(k, m, r), vstar)
-        warnings.warn(
-            f"Reiter's small-sample df for D1 is {v:.3g}, outside (0, {vstar:.3g}] for "
-            f"dfcom = {dfcom:g}: the approximation breaks down for so small a dfcom. Using "
-            f"min(LRR df, dfcom-adjusted df) = {fallback:.3g}.",
-            UserWarning,
-            stacklevel=4,
-        )
-        return fallback
-    return v
-
-
-def _restriction(result, terms, value, restriction):
-    names = list(result.terms)
-    if restriction is not None:
-        R = np.atleast_2d(np.asarray(restriction, dtype=float))
-        if R.shape[1] != len(names):
-            raise ValueError(
-                f"restriction must have {len(names)} columns (one per term); got {R.shape[1]}."
-            )
-    else:
-        terms = names if terms is None else ([terms] if isinstance(terms, str) else list(terms))
-        unknown = [t for t in terms if t not in names]
-        if unknown:
-            raise KeyError(f"unknown terms {unknown}; the terms are {names}.")
-        R = np.zeros((len(terms), len(names)))
-        R[np.arange(len(terms)), [names.index(t) for t in terms]] = 1.0
-    if np.linalg.matrix_rank(R) < R.shape[0]:
-        raise ValueError("the restrictions are linearly dependent; drop the redundant rows.")
-    value = np.atleast_1d(np.asarray(value, dtype=float))
-    if value.size not in (1, R.shape[0]):
-        raise ValueError(
-            f"value has {value.size} entries for {R.shape[0]} restrictions; give one value or "
-            f"one per restriction."
-        )
-    return R, np.broadcast_to(value, (R.shape[0],))
-
-
-def d1_test(result, terms=None, value=0.0, restriction=None) -> MITestResult:
-    """D1 (Li, Raghunathan & Rubin 1991) on a PooledResult; see PooledResult.wald_test."""
-    R, c = _restriction(result, terms, value, restriction)
-    k = R.shape[0]
-    combines_terms = k > 1 or bool((np.count_nonzero(R, axis=1) > 1).any())
-    if combines_terms and not result.has_full_covariances:
-        raise ValueError(
-            "a joint test or a contrast of several terms needs the full covariance matrices; "
-            "this result pooled variances only. Pass (M, k, k) covariances to pool_estimates."
-        )
-    q = result.estimates.to_numpy() @ R.T - c
-    u = R @ result.covariances @ R.T
-    m = q.shape[0]
-    qbar, ubar, b, _ = rubin_moments(q, u)
-    try:
-        ubar_inv_b = np.linalg.solve(ubar, b)
-        ubar_inv_q = np.linalg.solve(ubar, qbar)
-    except np.linalg.LinAlgError:
-        raise ValueError(
-            "the within-imputation covariance of the tested terms is singular (duplicated or "
-            "linearly dependent terms); test a set of linearly independent terms."
-        ) from None
-    r = (1.0 + 1.0 / m) * np.trace(ubar_inv_b) / k  # LRR (1991) eq. 2.15
-    stat = float(qbar @ ubar_inv_q) / (k * (1.0 + r))  # eq. 2.14
-    dfcom = result.dfcom
-    df2 = lrr_df(k, m, r) if np.isinf(dfcom) else reiter_df(k, m, r, dfcom)
-    return MITestResult(stat, k, float(df2), _f_sf(stat, k, df2), float(r), "D1")
 
 
 def combine_chi_square(d, k: int) -> MITestResult:
@@ -214,7 +55,8 @@ def combine_chi_square(d, k: int) -> MITestResult:
     >>> round(combine_chi_square([5.1, 6.3, 4.2, 7.0, 5.5], 2).statistic, 4)
     2.5532
     """
-    d = np.asarray(d, dtype=float)
+    d = np.ravel(real_array("d", d))
+    k = check_integer("k", k, 1)
     m = d.size
     if m < 2:
         raise ValueError(f"D2 needs at least 2 imputations; got {m}.")
@@ -354,6 +196,8 @@ def compare(
         )
     est_full = collect_estimates(fits_full)
     est_null = collect_estimates(fits_null)
+    check_same_model(est_full)
+    check_same_model(est_null)
     names_full = list(check_same_terms(est_full))
     names_null = list(check_same_terms(est_null))
     not_nested = [n for n in names_null if n not in names_full]

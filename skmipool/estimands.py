@@ -34,7 +34,7 @@ import pandas as pd
 from scipy import special
 
 from skmipool._adapters import coef_estimate, design_matrix, link_of
-from skmipool._fits import Estimate
+from skmipool._estimate import Estimate
 from skmipool._scales import get_transform
 
 __all__ = [

@@ -4,8 +4,8 @@ Design: n = 200; x1, x2 standard normal with correlation 0.5;
 y = 1 + 0.5 x1 + 0.5 x2 + e, e ~ N(0, 1); x1 missing with probability
 logistic(a + 1.5 z(y)), a chosen so that about 35% of x1 is missing (MAR:
 missingness depends on the observed y only). Each replication fits
-``MIPooledEstimator`` (default IterativeImputer(sample_posterior=True), OLS,
-M imputations) and records whether each 95% interval covers the truth.
+``MIPooledEstimator`` (default ChainedImputer(), OLS, M imputations; or the
+imputer given) and records whether each 95% interval covers the truth.
 
 Run ``python tests/mar_simulation.py [reps]`` to print the table quoted in
 docs/user_guide.md.

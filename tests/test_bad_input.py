@@ -13,7 +13,8 @@ import pytest
 from scipy import sparse
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
-from sklearn.impute import SimpleImputer
+from sklearn.experimental import enable_iterative_imputer  # noqa: F401
+from sklearn.impute import IterativeImputer, SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.tree import DecisionTreeRegressor
 
@@ -132,7 +133,13 @@ def test_constant_column():
 def test_string_column_with_numeric_imputer():
     X, y = _data()
     X["s"] = ["u", "v"] * 30
-    _raises(ValueError, r"columns \['s'\] are not numeric.*IterativeImputer imputes numbers", X, y)
+    _raises(
+        ValueError,
+        r"columns \['s'\] are not numeric.*IterativeImputer imputes numbers",
+        X,
+        y,
+        imputer=IterativeImputer(sample_posterior=True),
+    )
 
 
 @pytest.mark.parametrize("value", [np.inf, -np.inf])
@@ -350,3 +357,9 @@ def test_array_inputs_not_modified():
     MIPooledEstimator(n_imputations=2, random_state=0).fit(Xa, ya)
     np.testing.assert_array_equal(Xa, X0)
     np.testing.assert_array_equal(ya, y0)
+
+
+def test_identifier_column_is_refused_before_imputation():
+    X, y = _data()
+    X["name"] = [f"person {i}" for i in range(len(X))]
+    _raises(ValueError, r"columns \['name'\] of X are text with a different value in", X, y)

@@ -9,7 +9,7 @@ import statsmodels.api as sm
 from sklearn.linear_model import LinearRegression, LogisticRegression, SGDRegressor
 
 from skmipool import Estimate, ImputationError, MIPooledEstimator, compare, pool_estimates
-from skmipool._tests import lrr_df, reiter_df
+from skmipool._wald import lrr_df, reiter_df
 from skmipool.datasets import load_nhanes
 from skmipool.estimands import correlation, predictions
 from skmipool.models import FormulaModel

@@ -36,7 +36,8 @@ from skmipool import (
     pool,
 )
 from skmipool._adapters import NoStandardErrorError, coef_estimate
-from skmipool.datasets import load_boys, load_nhanes
+from skmipool.datasets import load_boys, load_nhanes, load_nhanes2
+from skmipool.impute import ChainedImputer
 
 # ------------------------------------------------------------ estimator checks
 
@@ -93,14 +94,18 @@ def fitted(nhanes):
 # ------------------------------------------------------- pooling is correct
 
 
-def _hand_loop(X, y, bootstrap: bool):
+def _hand_loop(X, y, imputer: str):
     """The loop people write by hand: seeds as the estimator draws them, OLS, skmipool.pool."""
     data = pd.concat([X, y], axis=1)
     seeds = check_random_state(1).randint(np.iinfo(np.int32).max, size=5)
     fits = []
     for s in seeds:
+        if imputer == "chained":  # the default: draws its own parameters, no bootstrap
+            done = ChainedImputer(random_state=int(s)).fit_transform(data).to_numpy()
+            fits.append(sm.OLS(done[:, 3], sm.add_constant(done[:, :3])).fit())
+            continue
         imp = IterativeImputer(sample_posterior=True, max_iter=10, random_state=int(s))
-        if bootstrap:
+        if imputer == "iterative, bootstrap":
             rng = np.random.default_rng([int(s), 1])
             while True:
                 rows = rng.integers(0, len(data), size=len(data))
@@ -113,16 +118,21 @@ def _hand_loop(X, y, bootstrap: bool):
     return pool(fits)
 
 
-@pytest.mark.parametrize("bootstrap", [True, False])
-def test_equals_hand_written_loop(nhanes, fitted, bootstrap):
+@pytest.mark.parametrize("imputer", ["chained", "iterative, bootstrap", "iterative"])
+def test_equals_hand_written_loop(nhanes, fitted, imputer):
     """Same seeds, same imputer, statsmodels OLS, skmipool.pool: the same numbers."""
     X, y = nhanes
-    if bootstrap:  # the default: IterativeImputer(sample_posterior=True) is bootstrapped
+    if imputer == "chained":  # the default imputer
         est = fitted
-    else:
-        est = MIPooledEstimator(n_imputations=5, imputation_bootstrap=False, random_state=1)
+    else:  # IterativeImputer(sample_posterior=True) is bootstrapped unless told otherwise
+        est = MIPooledEstimator(
+            imputer=IterativeImputer(sample_posterior=True, max_iter=10),
+            n_imputations=5,
+            imputation_bootstrap="auto" if imputer == "iterative, bootstrap" else False,
+            random_state=1,
+        )
         est.fit(X, y)
-    ref = _hand_loop(X, y, bootstrap)
+    ref = _hand_loop(X, y, imputer)
     np.testing.assert_allclose(est.pooled_.estimate, ref.estimate, rtol=1e-10)
     np.testing.assert_allclose(est.std_error_, ref.std_error, rtol=1e-10)
     np.testing.assert_allclose(est.df_, ref.df, rtol=1e-10)
@@ -509,3 +519,24 @@ def test_input_not_modified(nhanes):
     MIPooledEstimator(n_imputations=2, random_state=0).fit(X, y)
     pd.testing.assert_frame_equal(X, X0)
     pd.testing.assert_series_equal(y, y0)
+
+
+def test_complete_x_with_missing_outcome_warns_that_imputing_y_adds_nothing(nhanes):
+    X, y = nhanes
+    keep = X.notna().all(axis=1)
+    assert y[keep].isna().any()  # some outcomes are still missing
+    with pytest.warns(UserWarning, match=r"only the outcome is imputed \(\d+ value") as record:
+        MIPooledEstimator(n_imputations=2, random_state=0).fit(X[keep], y[keep])
+    assert any("missing-indicator method" in str(w.message) for w in record)
+
+
+def test_one_hot_encoding_nan_before_imputation_is_flagged():
+    """The trap: NaN one-hot encoded as its own category before MI leaves nothing to impute."""
+    X = load_nhanes2()[["age", "hyp"]]
+    y = load_nhanes2()["chl"]
+    keep = y.notna()
+    assert X.loc[keep, "hyp"].isna().any()
+    encoded = pd.get_dummies(X[keep], columns=["hyp"], dummy_na=True, drop_first=True, dtype=float)
+    encoded["age"] = encoded["age"].cat.codes.astype(float)
+    with pytest.warns(DeterministicImputationWarning, match="missing-indicator method"):
+        MIPooledEstimator(n_imputations=2, random_state=0).fit(encoded, y[keep])

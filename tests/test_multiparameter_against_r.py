@@ -150,3 +150,61 @@ def test_pool_r_squared_clamps_lower_limit_at_zero():
     res = pool_r_squared(fits)
     assert res["conf_low"].iloc[0] == 0.0
     assert 0 <= res["estimate"].iloc[0] <= res["conf_high"].iloc[0] <= 1
+
+
+@pytest.fixture(scope="module")
+def nhanes2_lm():
+    data = _completed("nhanes2_completed.csv")
+    return data, [smf.ols("chl ~ age + bmi + hyp", d).fit() for d in data]
+
+
+def test_wald_test_terms_equals_compare_on_the_nested_fits(nhanes2_lm):
+    """One D1 per formula term: age's two dummies jointly, as compare() on chl ~ bmi + hyp."""
+    data, full = nhanes2_lm
+    table = pool(full).wald_test_terms()
+    assert list(table.index) == ["age", "hyp", "bmi"]  # the design's order (patsy: factors first)
+    assert table["df1"].tolist() == [2, 1, 1]
+    for term, others in {"age": "bmi + hyp", "bmi": "age + hyp", "hyp": "age + bmi"}.items():
+        null = [smf.ols(f"chl ~ {others}", d).fit() for d in data]
+        expected = compare(full, null, method="D1")
+        row = table.loc[term]
+        np.testing.assert_allclose(
+            [row["statistic"], row["df2"], row["p_value"], row["riv"]],
+            [expected.statistic, expected.df2, expected.p_value, expected.riv],
+            rtol=1e-12,
+            err_msg=term,
+        )
+
+
+def test_model_terms_follow_the_formula_and_survive_renaming(nhanes2_lm):
+    _, full = nhanes2_lm
+    res = pool(full)
+    assert res.model_terms == {
+        "age": ["age[T.40-59]", "age[T.60-99]"],
+        "hyp": ["hyp[T.yes]"],
+        "bmi": ["bmi"],
+    }
+    renamed = pool(full, names=["b0", "a1", "a2", "h", "b"])
+    assert renamed.model_terms == {"age": ["a1", "a2"], "hyp": ["h"], "bmi": ["b"]}
+
+
+def test_model_terms_of_array_fits_and_sklearn_adapters(lm_fits):
+    from sklearn.linear_model import LinearRegression
+
+    X = sm.add_constant(np.random.default_rng(0).normal(size=(30, 2)))
+    y = X @ [1.0, 2.0, 0.0] + np.random.default_rng(1).normal(size=30)
+    arrays = pool([sm.OLS(y, X).fit(), sm.OLS(y + 0.1, X).fit()])
+    assert arrays.model_terms == {"const": ["const"], "x1": ["x1"], "x2": ["x2"]}  # no formula
+    fits = [(LinearRegression().fit(X[:, 1:], y + s), X[:, 1:], y + s) for s in (0.0, 0.1)]
+    assert pool(fits).model_terms == {"x0": ["x0"], "x1": ["x1"]}  # the intercept is no term
+
+
+def test_model_terms_must_agree_and_name_known_coefficients():
+    est = [Estimate([1.0, 2.0], [0.1, 0.1], names=["a", "b"], model_terms={"ab": ["a", "b"]})]
+    other = Estimate([1.0, 2.0], [0.1, 0.1], names=["a", "b"])
+    with pytest.raises(ValueError, match="imputation 2 groups its coefficients"):
+        pool([est[0], other])
+    with pytest.raises(ValueError, match=r"not among the estimates' names"):
+        Estimate([1.0], [0.1], names=["a"], model_terms={"z": ["zz"]})
+    with pytest.raises(ValueError, match="more than one model term"):
+        Estimate([1.0, 2.0], [0.1, 0.1], names=["a", "b"], model_terms={"p": "a", "q": ["a"]})

@@ -9,7 +9,7 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from skmipool import Estimate, how_many_imputations, pool, pool_estimates
+from skmipool import Estimate, compare, how_many_imputations, pool, pool_estimates
 from skmipool._fits import EstimationSampleWarning, MissingDfcomWarning
 
 
@@ -274,3 +274,22 @@ def test_wald_test_single_term_equals_squared_t_when_b_zero():
     assert test.p_value == pytest.approx(stats.chi2.sf(4.0, 1))
     joint = res.wald_test()
     assert joint.statistic == pytest.approx((4.0 + 4.0) / 2)  # (z_a^2 + z_b^2) / k
+
+
+def test_fits_of_different_models_are_not_pooled_together():
+    """Issue 13: M OLS fits and M logit fits passed together were pooled into one table."""
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(3)
+    X = sm.add_constant(rng.normal(size=(80, 1)))
+    y = (X @ [0.2, 1.0] + rng.logistic(size=80) > 0).astype(float)
+    ols = [sm.OLS(y, X).fit() for _ in range(2)]
+    logit = [sm.GLM(y, X, family=sm.families.Binomial()).fit() for _ in range(2)]
+    probit = sm.GLM(y, X, family=sm.families.Binomial(sm.families.links.Probit())).fit()
+    with pytest.raises(ValueError, match=r"imputation 3 is a GLM\(Binomial, logit\) fit, "):
+        pool(ols + logit)
+    with pytest.raises(ValueError, match=r"GLM\(Binomial, probit\) fit, imputation 1 a GLM"):
+        pool([*logit, probit])
+    with pytest.raises(ValueError, match="imputation 2 is a"):
+        compare([ols[0], logit[0]], [sm.OLS(y, X[:, :1]).fit()] * 2)
+    assert pool(logit).n_imputations == 2  # one kind of model pools as before

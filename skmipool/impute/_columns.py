@@ -153,3 +153,21 @@ def decode_column(spec: ColumnSpec, col: pd.Series, values: np.ndarray, missing:
     out = col.copy()
     out.iloc[np.flatnonzero(missing)] = spec.levels[codes[missing]]
     return out
+
+
+def identifier_like_columns(frame: pd.DataFrame) -> list[str]:
+    """Text or categorical columns with a different value in (almost) every row.
+
+    Names, ids and free text: imputing them as categories would fit a model with
+    a level per row, and as predictors they identify rows instead of predicting.
+    A column counts when it has at least 10 observed values and more than
+    max(20, half of them) distinct ones.
+    """
+    bad = []
+    for col in frame.columns:
+        values = frame[col].dropna()
+        if pdt.is_numeric_dtype(values) or pdt.is_bool_dtype(values) or len(values) < 10:
+            continue
+        if values.nunique() > max(20, 0.5 * len(values)):
+            bad.append(str(col))
+    return bad

@@ -15,8 +15,8 @@ import pandas as pd
 from scipy import sparse
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from skmipool._adapters import _check_full_rank
-from skmipool._fits import Estimate
+from skmipool._adapters import _check_full_rank, formula_model_terms, statsmodels_model_name
+from skmipool._estimate import Estimate
 
 __all__ = ["Design", "FittedModelMixin", "build_design", "cluster_codes"]
 
@@ -194,6 +194,10 @@ class FittedModelMixin:
         self.nobs_ = int(nobs)
         self.dfcom_ = float(dfcom) if dfcom is not None else None
         self.loglike_ = float(loglike) if loglike is not None else None
+        self._model_terms = formula_model_terms(results.model, names)
+        if self._model_terms is None:
+            features = names[1:] if intercept else names
+            self._model_terms = tuple((n, (n,)) for n in features)
         if intercept:
             self.intercept_ = float(params[0])
             self.coef_ = params[1:]
@@ -229,4 +233,6 @@ class FittedModelMixin:
             dfcom=self.dfcom_,
             nobs=self.nobs_,
             loglike=self.loglike_,
+            model_terms=self._model_terms,
+            model=f"{type(self).__name__}: {statsmodels_model_name(self.results_.model)}",
         )

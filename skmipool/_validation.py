@@ -1,0 +1,81 @@
+"""Argument checks shared by the public functions: each error names the argument.
+
+The bottom of the layering beside ``_pool``: it imports nothing from skmipool.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["check_integer", "check_names", "check_real", "real_array"]
+
+
+def check_integer(name: str, value, minimum: int) -> int:
+    """An integer (not a bool or a float) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    return int(value)
+
+
+def check_real(
+    name: str, value, *, low=-math.inf, high=math.inf, low_open=False, high_open=False
+) -> float:
+    """A finite-or-bounded real number in the given interval (NaN refused)."""
+    if isinstance(value, bool) or not isinstance(value, Real | np.floating | np.integer):
+        raise TypeError(f"{name} must be a real number; got {value!r}.")
+    x = float(value)
+    below = x <= low if low_open else x < low
+    above = x >= high if high_open else x > high
+    if math.isnan(x) or below or above:
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{name} must lie in {left}{low:g}, {high:g}{right}; got {value!r}.")
+    return x
+
+
+def real_array(name: str, values) -> np.ndarray:
+    """Values as a float array; generators, complex, text and object input refused."""
+    if isinstance(values, Iterator):
+        raise TypeError(
+            f"{name} is a generator or iterator; pass a list, array or DataFrame (it is read "
+            f"more than once)."
+        )
+    if isinstance(values, str | bytes):
+        raise TypeError(f"{name} must be numbers; got the text {values!r}.")
+    if isinstance(values, pd.DataFrame | pd.Series):
+        kinds = {
+            np.dtype(d).kind if isinstance(d, np.dtype) else "O"
+            for d in np.ravel([values.dtypes] if isinstance(values, pd.Series) else values.dtypes)
+        }
+    else:
+        kinds = {np.asarray(values).dtype.kind}
+    if kinds & {"c"}:
+        raise TypeError(f"{name} has complex values; skmipool pools real numbers only.")
+    if not kinds <= {"f", "i", "u", "b"}:
+        raise TypeError(
+            f"{name} must hold real numbers; got values of dtype kind {sorted(kinds)} "
+            f"(text or objects)."
+        )
+    return np.asarray(values, dtype=float)
+
+
+def check_names(names, k: int) -> list[str]:
+    """k unique term names; a single string is refused (it would split into letters)."""
+    if isinstance(names, str | bytes):
+        raise TypeError(
+            f"names must be a sequence of {k} term names, not the single string {names!r}; "
+            f"write names=[{names!r}] for one term."
+        )
+    names = [str(n) for n in names]
+    if len(names) != k:
+        raise ValueError(f"names has {len(names)} entries but the estimates have {k} terms.")
+    if len(set(names)) != k:
+        dup = pd.Index(names)[pd.Index(names).duplicated()].tolist()
+        raise ValueError(f"term names must be unique; duplicated: {dup}.")
+    return names
