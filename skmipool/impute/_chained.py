@@ -168,9 +168,9 @@ default=None
     prior on the slopes, with one pseudo-observation spread over the levels
     at the predictors' mean that keeps the thresholds finite. Unlike mice's
     ``polr``, which imputes from the fitted parameters, it draws them from the
-    normal approximation of their posterior (the thresholds as the first and
-    the log increments, so they stay ordered), so that its imputations are
-    proper. If the fit fails, the column is imputed by ``polyreg`` with a
+    normal approximation of their posterior (the thresholds through the first
+    one and the logs of the increments, so they stay ordered), so that its
+    imputations are proper. If the fit fails, the column is imputed by ``polyreg`` with a
     warning that names it, as mice falls back to ``multinom``.
 
     ``pmm`` keeps imputations within the observed values. Matching alone is

@@ -525,7 +525,8 @@ def _polr_newton(X, y, n_levels, prior, start, pseudo=POLR_PSEUDO, max_iter=100,
 
     def derivatives(theta, beta, terms):
         gu, gl, huu, hll, hul = terms
-        # u and l rise one-for-one with their threshold and fall with x'beta
+        # chain rule through u = A theta - X beta and l = B theta - X beta, A and B the
+        # 0/1 matrices upper and lower, of the row derivatives from _polr_terms
         grad = np.concatenate([upper.T @ gu + lower.T @ gl, -X.T @ (gu + gl) - prior * beta])
         Htt = (upper.T * huu) @ upper + (lower.T * hll) @ lower
         Htt += (upper.T * hul) @ lower + (lower.T * hul) @ upper
@@ -642,7 +643,8 @@ class PolrModel:
             if not self._warned:
                 warnings.warn(
                     f"method 'polr' failed for column {self.name!r} ({exc}); it is imputed "
-                    f"by 'polyreg' (multinomial logit) where this happens, as mice does.",
+                    f"by 'polyreg' (multinomial logit) in the sweeps where the fit fails, as "
+                    f"mice does.",
                     ConvergenceWarning,
                     stacklevel=2,
                 )
