@@ -6,6 +6,7 @@ import pickle
 import re
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -15,15 +16,23 @@ from conftest import sklearn_check_params
 from mar_simulation import mar_datasets
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 from sklearn.utils._param_validation import InvalidParameterError
+from statsmodels.miscmodels.ordinal_model import OrderedModel
 
 from skmipool import DeterministicImputationWarning, MIPooledEstimator, pool
-from skmipool.datasets import load_nhanes, load_nhanes2
-from skmipool.impute import ChainedImputer
-from skmipool.impute._models import match_donors, sort_order
+from skmipool.datasets import load_boys, load_nhanes, load_nhanes2
+from skmipool.impute import ChainedImputer, _models
+from skmipool.impute._models import (
+    PolrModel,
+    _polr_draw,
+    _polr_newton,
+    match_donors,
+    sort_order,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -222,6 +231,163 @@ def test_imputed_categories_track_the_conditional_distribution():
     hit = np.mean(imputed == truth[missing])
     marginal = pd.Series(truth[missing]).value_counts(normalize=True)
     assert hit > np.sum(marginal**2) + 0.03
+
+
+# ------------------------------------------------------- ordered categories (polr)
+
+POLR_SLOPES = np.array([1.0, -0.5, 2.0])
+POLR_CUTS = np.array([-2.0, 0.0, 1.5, 3.0])
+
+
+def _ordinal(n=800, seed=0):
+    """Codes 0..4 from the proportional-odds model: latent x'beta + logistic noise, cut."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3)) * [1.0, 2.0, 0.5]
+    y = np.digitize(X @ POLR_SLOPES + rng.logistic(size=n), POLR_CUTS)
+    return X, y
+
+
+def _column(X, y):
+    """What PolrModel.fit reads: the observed rows' predictors and codes."""
+    k = X.shape[1]
+    return SimpleNamespace(X_obs=X, y_obs=y.astype(float), cols=np.arange(k), design_width=k)
+
+
+@pytest.fixture(scope="module")
+def ordered_reference():
+    """statsmodels' OrderedModel (logit) on centred predictors: P(Y <= k) = F(cut_k - x'b)."""
+    X, y = _ordinal()
+    Xc = X - X.mean(axis=0)
+    with warnings.catch_warnings():  # bfgs warns that it cannot reach gtol = 1e-10 exactly
+        warnings.simplefilter("ignore")
+        model = OrderedModel(y, Xc, distr="logit")
+        res = model.fit(method="bfgs", disp=0, maxiter=5000, gtol=1e-10)
+    cuts = res.model.transform_threshold_params(res.params)[1:-1]
+    # statsmodels' parameters: slopes, then the first cut and log increments (our psi)
+    return X, y, res.params[:3], cuts, res.bse[:3], res.bse[3:]
+
+
+def test_polr_fit_equals_statsmodels_ordered_model(ordered_reference):
+    X, y, slopes, cuts, se_slopes, _ = ordered_reference
+    Xc = X - X.mean(axis=0)
+    cum = np.cumsum(np.bincount(y))[:-1] / y.size
+    start = (np.log(cum / (1 - cum)), np.zeros(3))
+    theta, beta, _ = _polr_newton(Xc, y, 5, np.zeros(3), start, pseudo=0.0)
+    assert np.max(np.abs(beta - slopes)) < 1e-6
+    assert np.max(np.abs(theta - cuts)) < 1e-6
+    # with the slope prior and the pseudo-observations (the defaults), within 0.05 SE
+    model = PolrModel(5).fit(_column(X, y), np.random.default_rng(0), draw=False)
+    assert np.all(np.abs(model.coef_ - slopes) < 0.05 * se_slopes)
+    assert np.all(np.abs(model.thresholds_ - cuts) < 0.05)
+
+
+def test_polr_parameter_draws_spread_like_the_standard_errors(ordered_reference):
+    X, y, slopes, cuts, se_slopes, se_psi = ordered_reference
+    data = _column(X, y)
+    fits = [PolrModel(5).fit(data, np.random.default_rng(s), draw=True) for s in range(2)]
+    assert not np.allclose(fits[0].coef_, fits[1].coef_)  # the draw varies between seeds
+    assert np.all(np.diff(fits[0].thresholds_) > 0)
+    Xc = X - X.mean(axis=0)
+    theta, beta, H = _polr_newton(Xc, y, 5, np.zeros(3), (cuts, slopes), pseudo=0.0)
+    n_draws = 2000
+    draws = [_polr_draw(theta, beta, H, np.random.default_rng(s)) for s in range(n_draws)]
+    t, b = (np.array(d) for d in zip(*draws, strict=True))
+    psi = np.column_stack([t[:, 0], np.log(np.diff(t, axis=1))])
+    # sd of a sample sd of n normal draws: sd / sqrt(2 (n - 1)); 5 of those as tolerance
+    tol = 5 / np.sqrt(2 * (n_draws - 1))
+    np.testing.assert_array_less(np.abs(b.std(axis=0, ddof=1) / se_slopes - 1), tol)
+    np.testing.assert_array_less(np.abs(psi.std(axis=0, ddof=1) / se_psi - 1), tol)
+    np.testing.assert_array_less(np.abs(b.mean(axis=0) - beta), 5 * se_slopes / np.sqrt(n_draws))
+
+
+def test_polr_imputes_levels_with_their_predicted_probabilities(ordered_reference):
+    X, y = ordered_reference[:2]
+    model = PolrModel(5).fit(_column(X, y), np.random.default_rng(0), draw=True)
+    D = np.repeat(X[:4], 5000, axis=0)
+    codes = model.impute(D, np.random.default_rng(1), draw=True)
+    proba = model.predict_proba(X[:4])
+    for i in range(4):
+        freq = np.bincount(codes[i * 5000 : (i + 1) * 5000].astype(int), minlength=5) / 5000
+        assert np.all(np.abs(freq - proba[i]) < 4 * np.sqrt(proba[i] * (1 - proba[i]) / 5000))
+    # without draws, the most probable level
+    np.testing.assert_array_equal(model.impute(X[:4], None, draw=False), proba.argmax(axis=1))
+
+
+def test_polr_stays_finite_with_an_empty_level_and_perfect_prediction():
+    x = np.linspace(-1, 1, 60)[:, None]
+    y = np.where(x[:, 0] < -0.3, 0, np.where(x[:, 0] < 0.4, 1, 3))  # level 2 empty, separated
+    cum = np.array([0.3, 0.6, 0.65])
+    prior = np.array([np.var(x) / 16])  # LogitModel's slope prior
+    theta, beta, _ = _polr_newton(x, y, 4, prior, (np.log(cum / (1 - cum)), np.zeros(1)))
+    assert np.all(np.isfinite(theta)) and np.all(np.diff(theta) > 0) and 0 < beta[0] < 100
+
+
+def test_polr_is_the_default_for_ordered_categoricals_and_keeps_their_dtype():
+    boys = load_boys()
+    imp = ChainedImputer(max_iter=3, random_state=0)
+    out = imp.fit_transform(boys)
+    assert imp.methods_["gen"] == imp.methods_["phb"] == "polr"
+    assert imp.methods_["reg"] == "polyreg" and imp.methods_["hgt"] == "pmm"
+    assert out.dtypes.equals(boys.dtypes) and out["gen"].cat.ordered
+    assert int(out.isna().sum().sum()) == 0
+    two = pd.DataFrame(
+        {
+            "o2": pd.Categorical(["a", "b", None, "a"], categories=["a", "b"], ordered=True),
+            "x": [0.0, 1.0, 2.0, 3.0],
+        }
+    )
+    assert ChainedImputer().fit(two).methods_["o2"] == "logreg"
+
+
+def test_imputed_tanner_stages_of_boys_track_age():
+    boys = load_boys()
+    out = ChainedImputer(random_state=0).fit_transform(boys)
+    young = (boys["age"] < 8).to_numpy()
+    for col in ("gen", "phb"):
+        missing = boys[col].isna().to_numpy()
+        codes = out[col].cat.codes.to_numpy()
+        # the few observed stages below 8 years are all stage 1; so are the imputed ones
+        assert np.mean(codes[missing & young] == 0) > 0.95
+        older = ~young
+        fits = {}
+        for name, rows in (("observed", ~missing & older), ("imputed", missing & older)):
+            age = boys.loc[rows, ["age"]].to_numpy() - 8.0
+            fits[name] = OrderedModel(codes[rows], age, distr="logit").fit(
+                method="bfgs", disp=0, maxiter=500
+            )
+        b_obs, b_imp = (fits[k].params[0] for k in ("observed", "imputed"))
+        se = np.hypot(fits["observed"].bse[0], fits["imputed"].bse[0])
+        # the levels rise with age in both, with slopes that agree within sampling error
+        assert b_imp > 0.5 and abs(b_imp - b_obs) < 4 * se, (col, b_obs, b_imp, se)
+        # and within age bands the mean stage of the imputed rows is the observed one
+        bands = np.digitize(boys["age"].to_numpy(), [8, 12, 14, 16, 18])
+        for band in range(1, 6):
+            obs = codes[~missing & (bands == band)]
+            imp = codes[missing & (bands == band)]
+            tol = 4 * np.sqrt(obs.var() / obs.size + obs.var() / imp.size) + 0.1
+            assert abs(imp.mean() - obs.mean()) < tol, (col, band, obs.mean(), imp.mean())
+
+
+def test_polr_falls_back_to_polyreg_naming_the_column(monkeypatch):
+    def fail(*args, **kwargs):
+        raise np.linalg.LinAlgError("singular")
+
+    monkeypatch.setattr(_models, "_polr_newton", fail)
+    data = load_boys()[["age", "hgt", "gen"]]
+    with pytest.warns(ConvergenceWarning, match="'polr' failed for column 'gen'"):
+        out = ChainedImputer(max_iter=2, random_state=0).fit_transform(data)
+    assert out["gen"].notna().all() and out["gen"].dtype == data["gen"].dtype
+
+
+def test_polr_without_draws_and_in_transform():
+    boys = load_boys()[["age", "hgt", "gen"]]
+    train, test = boys.iloc[::2], boys.iloc[1::2]
+    imp = ChainedImputer(sample_posterior=False, max_iter=3).fit(train)
+    first, second = imp.transform(test), imp.transform(test)
+    pd.testing.assert_frame_equal(first, second)
+    assert first["gen"].notna().all() and first["gen"].dtype == boys["gen"].dtype
+    drawn = ChainedImputer(max_iter=3, random_state=0).fit(train)
+    assert not drawn.transform(test)["gen"].equals(drawn.transform(test)["gen"])
 
 
 # -------------------------------------------------------------- dtypes in and out
@@ -506,6 +672,8 @@ def test_visit_sequences():
         ({"cat": "logreg"}, "two levels, but column 'cat' has 3"),
         ({"x": "logreg"}, "numeric column 'x' has \\d+ distinct observed values"),
         ({"x": "polyreg"}, "at most 50"),
+        ({"cat": "polr"}, "'polr' imputes ordered categories, but column 'cat' is categorical"),
+        ({"x": "polr"}, "'polr' imputes ordered categories, but column 'x' is numeric"),
         ({"nope": "pmm"}, "method names column 'nope', which is not a column of X"),
         ({"x": "lasso"}, "method for column 'x' is 'lasso'; choose one of"),
         ("logreg", "numeric column 'x' has"),

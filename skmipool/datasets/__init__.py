@@ -23,8 +23,9 @@ __all__ = [
 def _read(name: str, categories: dict | None = None) -> pd.DataFrame:
     with resources.files("skmipool.datasets").joinpath("data", name).open("rb") as fh:
         frame = pd.read_csv(fh, na_values=[""], keep_default_na=False)
-    for col, levels in (categories or {}).items():
-        frame[col] = pd.Categorical(frame[col], categories=levels)
+    for col, levels in (categories or {}).items():  # a list of levels or a CategoricalDtype
+        dtype = levels if isinstance(levels, pd.CategoricalDtype) else pd.CategoricalDtype(levels)
+        frame[col] = pd.Categorical(frame[col], dtype=dtype)
     return frame
 
 
@@ -73,8 +74,12 @@ def load_nhanes2() -> pd.DataFrame:
 def load_boys() -> pd.DataFrame:
     """mice's ``boys``: Fourth Dutch Growth Study (Fredriks et al. 2000), 748 rows.
 
-    age (years), hgt (cm), wgt (kg), bmi, hc (head circumference, cm), gen and
-    phb (Tanner stages), tv (testicular volume), reg (region). Typical analysis:
+    age (years), hgt (cm), wgt (kg), bmi, hc (head circumference, cm), gen
+    (genital Tanner stage) and phb (pubic hair Tanner stage), tv (testicular
+    volume, ml), reg (region). As in mice, ``gen`` and ``phb`` are ordered
+    categoricals with levels G1 < ... < G5 and P1 < ... < P6 (``ChainedImputer``
+    imputes them with ``polr``), and ``reg`` is an unordered categorical with
+    levels "north", "east", "west", "south", "city". Typical analysis:
     ``hgt ~ age + wgt + hc``.
 
     Returns
@@ -84,10 +89,18 @@ def load_boys() -> pd.DataFrame:
     Examples
     --------
     >>> from skmipool.datasets import load_boys
-    >>> load_boys().shape
+    >>> boys = load_boys()
+    >>> boys.shape
     (748, 9)
+    >>> boys["gen"].cat.ordered, list(boys["gen"].cat.categories)
+    (True, ['G1', 'G2', 'G3', 'G4', 'G5'])
     """
-    return _read("boys.csv")
+    levels = {
+        "gen": pd.CategoricalDtype([f"G{k}" for k in range(1, 6)], ordered=True),
+        "phb": pd.CategoricalDtype([f"P{k}" for k in range(1, 7)], ordered=True),
+        "reg": ["north", "east", "west", "south", "city"],
+    }
+    return _read("boys.csv", levels)
 
 
 def load_stanford2() -> pd.DataFrame:

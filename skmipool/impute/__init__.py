@@ -2,7 +2,7 @@
 
 :class:`ChainedImputer` imputes by chained equations with parameters drawn
 from their posterior (R's ``mice``: ``pmm``, ``norm``, ``logreg``,
-``polyreg``), keeps categorical and boolean columns as such, and drops into
+``polyreg``, ``polr``), keeps categorical and boolean columns as such, and drops into
 :class:`skmipool.MIPooledEstimator` and scikit-learn pipelines.
 """
 

@@ -43,6 +43,11 @@ class ColumnSpec:
         return 0 if self.levels is None else len(self.levels)
 
     @property
+    def ordered(self) -> bool:
+        """Whether the column is an ordered pandas categorical."""
+        return isinstance(self.dtype, pd.CategoricalDtype) and bool(self.dtype.ordered)
+
+    @property
     def width(self) -> int:
         """Number of design columns: 1 for numeric, K - 1 dummies for categorical."""
         return 1 if self.kind == "numeric" else max(self.n_levels - 1, 0)
