@@ -33,7 +33,17 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from skmipool._adapters import coef_estimate, coef_names, has_coef_adapter, no_standard_error
+from skmipool._adapters import (
+    check_pipeline,
+    coef_estimate,
+    coef_names,
+    has_coef_adapter,
+    ignores_unknown_levels,
+    is_pipeline,
+    no_standard_error,
+    pipeline_design,
+)
+from skmipool._contrasts import default_analysis, is_categorical, learn_levels, plain_value
 from skmipool._estimate import Estimate
 from skmipool._fits import pool
 from skmipool._version import __version__
@@ -72,6 +82,21 @@ def _default_imputer():
 
 def _default_estimator():
     return LinearRegression()
+
+
+def _check_takes_categories(estimator, X) -> None:
+    """A bare scikit-learn linear model cannot fit text: say so before imputing M times."""
+    categorical = [str(c) for c in X.columns if is_categorical(X[c])]
+    bare = type(estimator).__module__.startswith("sklearn.linear_model")
+    if categorical and bare:
+        raise ValueError(
+            f"columns {categorical} of X are categorical, and {type(estimator).__name__} takes "
+            f"numbers only. Encode them inside the analysis, after the imputation: "
+            f'estimator=make_pipeline(ColumnTransformer([("cat", OneHotEncoder(drop="first"), '
+            f'{categorical})], remainder="passthrough"), {type(estimator).__name__}(...)); or '
+            f"leave estimator=None (a linear regression with treatment contrasts, as R's lm); "
+            f"or use skmipool.models.FormulaModel."
+        )
 
 
 def _is_numeric_only_imputer(imputer) -> bool:
@@ -113,6 +138,11 @@ def _coef_point(estimator, X, y) -> Estimate:
     A coefficient matrix (one row per class or output) is flattened row by
     row; its terms are named ``feature[class]``.
     """
+    if is_pipeline(estimator):  # the final step's coefficients on the preprocessed design
+        design = pipeline_design(estimator, X)
+        own = _coef_point(design.final, design.Z, y)
+        names = [design.rename.get(n, n) for n in own.names]
+        return Estimate(own.estimate, own.covariance, names=names)
     if callable(getattr(estimator, "get_estimate", None)):  # e.g. a formula model's terms
         own = estimator.get_estimate()
         return Estimate(own.estimate, np.eye(own.estimate.size), names=own.names)
@@ -543,6 +573,16 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
     def _base_estimator(self):
         return self.estimator if self.estimator is not None else _default_estimator()
 
+    def _analysis(self, X):
+        """The analysis model to clone M times: the estimator, or the default for X.
+
+        The default is ``LinearRegression()``; with categorical, boolean or
+        text columns in X it is a Pipeline of treatment contrasts (levels
+        learnt here, from the incomplete X, so every imputation gets the same
+        terms) and ``LinearRegression()``.
+        """
+        return self.estimator if self.estimator is not None else default_analysis(X)
+
     def _base_imputer(self):
         return self.imputer if self.imputer is not None else _default_imputer()
 
@@ -593,7 +633,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             ensure_min_samples=2 if reset else 1,
         )
 
-    def _check_columns(self, X, imputer) -> None:
+    def _check_columns(self, X, imputer, estimator) -> None:
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
         all_missing = frame.columns[frame.isna().all(axis=0)]
         if len(all_missing):
@@ -615,6 +655,8 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 f"like names or ids: they cannot be imputed (a category per row) or predict "
                 f"anything. Drop them from X (keep an id as the index)."
             )
+        if isinstance(X, pd.DataFrame) and self.estimator is not None:
+            _check_takes_categories(estimator, X)
         if isinstance(X, pd.DataFrame) and _is_numeric_only_imputer(imputer):
             other = X.columns[~X.dtypes.map(pd.api.types.is_numeric_dtype)]
             if len(other):
@@ -719,8 +761,11 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=2,
             )
-        X = self._validate_X(X, reset=True)
-        self._check_columns(X, imputer)
+        self._check_columns(X, imputer, estimator)
+        estimator = self._analysis(X)
+        if is_pipeline(estimator) and self.variance == "auto":
+            check_pipeline(estimator)  # before imputing: a target encoder is refused at once
+        self._levels = learn_levels(X) if isinstance(X, pd.DataFrame) else {}
         # an estimator that reads its outcome from X (e.g. a formula model) takes y=None
         outcome_in_X = y is None and not get_tags(estimator).target_tags.required
         if outcome_in_X:
@@ -856,6 +901,8 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         self.n_imputations_ = res.n_imputations
         if self.estimand == "coef":
             inner = self.estimators_[0]
+            if is_pipeline(inner):
+                inner = inner[-1]  # the coefficients are the final step's
             values = res.estimate.to_numpy()
             icpt_shape = np.shape(getattr(inner, "intercept_", 0.0))
             has_icpt = bool(getattr(inner, "fit_intercept", False))
@@ -887,6 +934,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        self._check_known_levels(frame)
         if not frame.isna().to_numpy().any():
             return [X] * self.n_imputations_
         if len(self._target_columns) == 0:
@@ -905,6 +953,20 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 _completed_features(completed, data, X.shape[1], isinstance(X, pd.DataFrame))
             )
         return out
+
+    def _check_known_levels(self, frame) -> None:
+        """Levels unseen in fit have no coefficient: name them before imputing."""
+        for col, levels in getattr(self, "_levels", {}).items():
+            known = set(levels)
+            values = frame[col].dropna().to_numpy(dtype=object)
+            unknown = sorted({str(v) for v in values if plain_value(v) not in known})
+            if unknown and not ignores_unknown_levels(self.estimators_[0], col):
+                raise ValueError(
+                    f"column {col!r} has levels {unknown} that were not in the data the model "
+                    f"was fitted on (levels: {[str(v) for v in levels]}), so the model has no "
+                    f"coefficient for them (and the imputer never saw them). Recode them to "
+                    f"known levels, or refit with data that contains them."
+                )
 
     def predict(self, X):
         """Average of the M estimators' predictions on X completed by their imputers.
