@@ -761,6 +761,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=2,
             )
+        X = self._validate_X(X, reset=True)
         self._check_columns(X, imputer, estimator)
         estimator = self._analysis(X)
         if is_pipeline(estimator) and self.variance == "auto":
