@@ -609,7 +609,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             validate_data(self, X, reset=reset, skip_check_array=True)
             if X.shape[1] == 0:
                 raise ValueError(f"X has no columns (shape {X.shape}); it needs features.")
-            if X.shape[0] < 2:
+            if reset and X.shape[0] < 2:
                 raise ValueError(
                     f"X has {X.shape[0]} sample(s) (n_samples = {X.shape[0]}); fitting needs "
                     f"at least 2 rows."

@@ -36,7 +36,9 @@ GLM_TOL = 1e-6
 
 
 def _columns(res):
-    return res.to_frame()[["estimate", "std_error", "df", "fmi"]].to_numpy()
+    """Estimates, SEs, FMI and log df (df can be in the thousands: compared relatively)."""
+    frame = res.to_frame()
+    return np.column_stack([frame[["estimate", "std_error", "fmi"]], np.log(frame["df"])])
 
 
 def _max_diff(ours, ref):
@@ -109,9 +111,9 @@ def test_pipeline_ols_equals_statsmodels_on_the_same_design(nhanes2):
     assert np.allclose(mi.conf_int(), ref.conf_int(), rtol=0, atol=OLS_TOL)
     # one model term per input column, taken from the fitted encoder, not from the names
     assert mi.pooled_.model_terms == {
-        "age": ("cat__age_40-59", "cat__age_60-99"),
-        "hyp": ("cat__hyp_yes",),
-        "bmi": ("num__bmi",),
+        "age": ["cat__age_40-59", "cat__age_60-99"],
+        "hyp": ["cat__hyp_yes"],
+        "bmi": ["num__bmi"],
     }
     table = mi.pooled_.wald_test_terms()
     assert table["df1"].to_dict() == {"age": 2, "hyp": 1, "bmi": 1}
@@ -128,9 +130,9 @@ def test_pipeline_with_a_spline_basis_equals_statsmodels(nhanes2):
             ("sp", SplineTransformer(n_knots=4, include_bias=False), ["bmi"]),
         ]
     )
-    mi = MIPooledEstimator(
-        make_pipeline(ct, LinearRegression()), n_imputations=4, random_state=5, keep_imputations=True
-    ).fit(X[["age", "bmi"]], y)
+    pipe = make_pipeline(ct, LinearRegression())
+    mi = MIPooledEstimator(pipe, n_imputations=4, random_state=5, keep_imputations=True)
+    mi.fit(X[["age", "bmi"]], y)
     names = list(mi.terms_)
     assert names[3:] == [f"sp__bmi_sp_{i}" for i in range(5)]
 
@@ -141,7 +143,7 @@ def test_pipeline_with_a_spline_basis_equals_statsmodels(nhanes2):
 
     ref = _ols_pool(mi.imputations_, design, names)
     assert _max_diff(mi.pooled_, ref) < OLS_TOL
-    assert mi.pooled_.model_terms["bmi"] == tuple(names[3:])
+    assert mi.pooled_.model_terms["bmi"] == names[3:]
     assert mi.pooled_.wald_test_terms()["df1"].to_dict() == {"age": 2, "bmi": 5}
 
 
@@ -187,7 +189,7 @@ def test_pipeline_glms_equal_statsmodels(final, outcome, family):
     # a GLM's complete-data df is n - p in both (mice's df.residual)
     ref = pool(fits, names=list(mi.terms_))
     assert _max_diff(mi.pooled_, ref) < GLM_TOL
-    assert mi.pooled_.model_terms == {"g": ("g__g_b", "g__g_c"), "x": ("x__x",)}
+    assert mi.pooled_.model_terms == {"g": ["g__g_b", "g__g_c"], "x": ["x__x"]}
 
 
 def test_skmipool_models_as_the_final_step_are_renamed(nhanes2):
@@ -206,7 +208,7 @@ def test_unmappable_steps_make_every_column_a_term(nhanes2):
     pipe = make_pipeline(PolynomialFeatures(2, include_bias=False), LinearRegression())
     mi = MIPooledEstimator(pipe, n_imputations=3, random_state=0).fit(X, y)
     assert list(mi.terms_) == ["intercept", "bmi", "bmi^2"]
-    assert mi.pooled_.model_terms == {"bmi": ("bmi",), "bmi^2": ("bmi^2",)}
+    assert mi.pooled_.model_terms == {"bmi": ["bmi"], "bmi^2": ["bmi^2"]}
 
 
 def test_sparse_preprocessing_is_densified(nhanes2):
@@ -216,13 +218,13 @@ def test_sparse_preprocessing_is_densified(nhanes2):
         remainder="passthrough",
         sparse_threshold=1.0,
     )
-    pipe = make_pipeline(ct, PoissonRegressor(alpha=0, solver="newton-cholesky", tol=1e-12))
+    pipe = make_pipeline(ct, PoissonRegressor(alpha=0, solver="newton-cholesky", tol=1e-9))
     dense = make_pipeline(
         ColumnTransformer(
             [("cat", OneHotEncoder(drop="first", sparse_output=False), ["age", "hyp"])],
             remainder="passthrough",
         ),
-        PoissonRegressor(alpha=0, solver="newton-cholesky", tol=1e-12),
+        PoissonRegressor(alpha=0, solver="newton-cholesky", tol=1e-9),
     )
     a = MIPooledEstimator(pipe, n_imputations=3, random_state=1).fit(X, y)
     b = MIPooledEstimator(dense, n_imputations=3, random_state=1).fit(X, y)
@@ -316,7 +318,7 @@ def test_a_step_that_learns_from_y_is_refused_before_imputing(nhanes2, step):
         def fit_transform(self, X, y=None):
             raise AssertionError("imputed before the check")
 
-    with pytest.raises(ValueError, match="learns from the outcome y.*bootstrap"):
+    with pytest.raises(ValueError, match=r"learns from the outcome y.*bootstrap"):
         MIPooledEstimator(pipe, imputer=Boom(), n_imputations=2).fit(X, y)
 
 
@@ -409,6 +411,7 @@ def test_treatment_contrasts_keep_the_categorical_order_ordered_too():
     assert enc.transform(X).tolist() == [[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]]
 
 
+@pytest.mark.filterwarnings("ignore:Reiter's small-sample df")
 @pytest.mark.parametrize("as_categorical", [False, True], ids=["text", "categorical"])
 def test_boys_with_defaults_gives_one_term_per_predictor(as_categorical):
     boys = load_boys()
@@ -424,10 +427,8 @@ def test_boys_with_defaults_gives_one_term_per_predictor(as_categorical):
 
 
 def test_a_category_in_no_row_is_refused(nhanes2):
-    X = nhanes2.drop(columns="chl").assign(
-        hyp=lambda d: d["hyp"].cat.add_categories(["unknown"])
-    )
-    with pytest.raises(ValueError, match=r"'hyp' has categories \['unknown'\] that occur in no row"):
+    X = nhanes2.drop(columns="chl").assign(hyp=lambda d: d["hyp"].cat.add_categories(["unknown"]))
+    with pytest.raises(ValueError, match=r"'hyp' has categories \['unknown'\] that occur in no"):
         MIPooledEstimator(n_imputations=2).fit(X, nhanes2["chl"])
 
 
@@ -443,6 +444,7 @@ def test_unknown_level_at_predict_is_named(nhanes2):
         mi.predict(new)
 
 
+@pytest.mark.filterwarnings("ignore:Found unknown categories")
 def test_unknown_level_is_ignored_when_the_encoder_says_so(nhanes2):
     X, y = nhanes2.drop(columns="chl"), nhanes2["chl"]
     enc = OneHotEncoder(drop="first", sparse_output=False, handle_unknown="ignore")
