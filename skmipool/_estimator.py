@@ -344,7 +344,10 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
     Parameters
     ----------
     estimator : estimator, default=None
-        The analysis model. None means ``LinearRegression()``.
+        The analysis model, fitted on every completed dataset; a Pipeline
+        puts encoders, scalers and spline bases after the imputation (see
+        Notes). None means ``LinearRegression()``, with treatment contrasts
+        for categorical, boolean and text columns of X (as R's ``lm``).
     imputer : transformer, default=None
         A stochastic imputer. None means
         :class:`skmipool.impute.ChainedImputer` with its defaults: mice's
@@ -425,7 +428,8 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
     pooled_ : PooledResult
         The pooled result: estimates, SEs, df, intervals, tests.
     terms_ : pandas.Index
-        Term names (``intercept`` and the feature names for ``"coef"``).
+        Term names (``intercept`` and the feature names for ``"coef"``; the
+        design column names for a Pipeline or categorical predictors).
     estimates_ : pandas.DataFrame
         The M x k completed-data estimates.
     covariances_ : ndarray of shape (M, k, k)
@@ -469,6 +473,43 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
     inverse Fisher information times the Pearson dispersion; estimators with a
     ``get_estimate()`` method (e.g. :mod:`skmipool.models`): their own.
 
+    Pipelines: a scikit-learn ``Pipeline`` whose final step is one of these
+    (e.g. ``make_pipeline(ColumnTransformer([("cat", OneHotEncoder(drop="first",
+    sparse_output=False), ["age"]), ("sp", SplineTransformer(include_bias=False),
+    ["bmi"])]), LinearRegression())``) is read as the final step's model on the
+    design the fitted preprocessing makes (sparse output is made dense;
+    ``LinearRegression`` solves sparse input iteratively, so prefer
+    ``sparse_output=False`` for exact least squares). Term
+    names come from ``get_feature_names_out``; the coefficients that code one
+    input column (a OneHotEncoder's levels, a spline basis, a scaled column)
+    form one model term for :meth:`PooledResult.wald_test_terms`, mapped
+    exactly from the fitted steps (a ColumnTransformer's ``output_indices_``,
+    an encoder's ``categories_``); a step that cannot be mapped exactly (e.g.
+    PolynomialFeatures) makes each of its columns a term of its own. Each
+    imputation fits its own preprocessing, so data-dependent parameters (a
+    scaler's mean and SD, spline knots) are learnt per completed dataset. A
+    step that learns from y (TargetEncoder, supervised feature selection) is
+    refused with ``variance="auto"``, and a step that makes the terms differ
+    between imputations (an encoder meeting a level in some imputations only)
+    is an error naming the imputation and the model term. ``predict`` and the
+    estimands of :mod:`skmipool.estimands` work through the pipeline; an
+    average marginal effect is taken with respect to an input column,
+    differentiating through the preprocessing.
+
+    Categorical predictors in the default analysis: with ``estimator=None``,
+    categorical, boolean and text columns are coded with treatment contrasts,
+    the first level the reference (R's ``contr.treatment``), and the terms
+    are named like R and patsy: ``age[T.40-59]``, ``flag[T.True]``. The
+    levels are the pandas categorical dtype's categories, else the sorted
+    observed values, learnt from the incomplete X before imputation so that
+    every imputation has the same terms; a category that occurs in no row is
+    an error. Ordered categoricals get treatment contrasts too (R's ``lm``
+    would use polynomial contrasts: the same fit and joint test per term,
+    other individual coefficients). ``predict`` refuses levels unseen in
+    ``fit``, naming the column, unless the estimator's own OneHotEncoder has
+    ``handle_unknown="ignore"``. A bare scikit-learn linear model given
+    categorical X is refused before imputing, with the ways to encode it.
+
     Rows with a missing outcome are imputed and analysed, as in mice. Von
     Hippel's (2007) "multiple imputation, then deletion" instead drops them
     after imputation; do that by fitting on ``X[y.notna()]``.
@@ -494,6 +535,35 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
     ['intercept', 'age', 'bmi', 'hyp']
     >>> mi.conf_int().shape
     (4, 2)
+
+    Categorical predictors, as ``lm(chl ~ age + bmi + hyp)`` in R:
+
+    >>> from skmipool.datasets import load_nhanes2
+    >>> nh2 = load_nhanes2()
+    >>> mi = MIPooledEstimator(n_imputations=5, random_state=1).fit(
+    ...     nh2.drop(columns="chl"), nh2["chl"])
+    >>> list(mi.terms_)
+    ['intercept', 'age[T.40-59]', 'age[T.60-99]', 'bmi', 'hyp[T.yes]']
+    >>> mi.pooled_.wald_test_terms()["df1"].to_dict()
+    {'age': 2, 'bmi': 1, 'hyp': 1}
+
+    A Pipeline as the analysis:
+
+    >>> from sklearn.compose import ColumnTransformer
+    >>> from sklearn.linear_model import LinearRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    >>> pipe = make_pipeline(
+    ...     ColumnTransformer([
+    ...         ("cat", OneHotEncoder(drop="first", sparse_output=False), ["age", "hyp"]),
+    ...         ("num", StandardScaler(), ["bmi"])]),
+    ...     LinearRegression())
+    >>> mi = MIPooledEstimator(pipe, n_imputations=5, random_state=1).fit(
+    ...     nh2.drop(columns="chl"), nh2["chl"])
+    >>> list(mi.terms_)
+    ['intercept', 'cat__age_40-59', 'cat__age_60-99', 'cat__hyp_yes', 'num__bmi']
+    >>> list(mi.pooled_.model_terms)
+    ['age', 'hyp', 'bmi']
     """
 
     _parameter_constraints: ClassVar[dict] = {

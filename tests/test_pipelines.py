@@ -275,6 +275,16 @@ def test_marginal_effect_through_a_scaler_is_per_unit_of_the_input(nhanes2):
     assert abs(raw_coef.pooled_.estimate["bmi"] - scaled.pooled_.estimate.iloc[0]) > 1e-3
 
 
+def test_marginal_effect_in_the_categorical_default_is_the_slope(nhanes2):
+    X, y = nhanes2.drop(columns="chl"), nhanes2["chl"]
+    kw = {"n_imputations": 3, "random_state": 1}
+    ame = MIPooledEstimator(estimand=average_marginal_effect("bmi"), **kw).fit(X, y)
+    coef = MIPooledEstimator(**kw).fit(X, y)
+    # a linear model: the AME of bmi is its coefficient, with the same SE
+    assert abs(ame.pooled_.estimate.iloc[0] - coef.pooled_.estimate["bmi"]) < 1e-8
+    assert abs(ame.pooled_.std_error.iloc[0] - coef.pooled_.std_error["bmi"]) < 1e-8
+
+
 def test_marginal_effect_of_an_encoded_column_is_refused(nhanes2):
     X, y = nhanes2.drop(columns="chl"), nhanes2["chl"]
     mi = MIPooledEstimator(
