@@ -834,7 +834,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         X = self._validate_X(X, reset=True)
         self._check_columns(X, imputer, estimator)
         estimator = self._analysis(X)
-        if is_pipeline(estimator) and self.variance == "auto":
+        if is_pipeline(estimator) and self.estimand == "coef" and self.variance == "auto":
             check_pipeline(estimator)  # before imputing: a target encoder is refused at once
         self._levels = learn_levels(X) if isinstance(X, pd.DataFrame) else {}
         # an estimator that reads its outcome from X (e.g. a formula model) takes y=None
