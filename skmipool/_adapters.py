@@ -13,21 +13,48 @@ W = (dmu/deta)^2 / V(mu); Pearson estimate of the dispersion phi).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
-from scipy import linalg
+from scipy import linalg, sparse
+from sklearn.base import OneToOneFeatureMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_selection import VarianceThreshold
+from sklearn.feature_selection._base import SelectorMixin
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    MaxAbsScaler,
+    MinMaxScaler,
+    OneHotEncoder,
+    PolynomialFeatures,
+    PowerTransformer,
+    RobustScaler,
+    SplineTransformer,
+    StandardScaler,
+    TargetEncoder,
+)
+from sklearn.utils import get_tags
 
+from skmipool._contrasts import TreatmentContrasts
 from skmipool._estimate import Estimate
 
 __all__ = [
     "NoStandardErrorError",
+    "check_pipeline",
     "coef_estimate",
     "coef_names",
+    "column_sources",
+    "design_derivative",
     "design_matrix",
     "formula_model_terms",
     "has_coef_adapter",
+    "ignores_unknown_levels",
+    "is_pipeline",
     "link_of",
     "no_standard_error",
+    "pipeline_design",
 ]
 
 
@@ -298,7 +325,352 @@ def _sklearn_glm(estimator):
     return None
 
 
+# ----------------------------------------------------------------- pipelines
+#
+# A Pipeline(preprocessing..., final) is read as the final step's model on the design the
+# fitted preprocessing makes: the coefficients and covariance come from the final step's
+# adapter applied to that design, the names from the preprocessing's get_feature_names_out,
+# and the model terms from an exact map of each design column to the input column it codes.
+
+
+def is_pipeline(estimator) -> bool:
+    """Whether the estimator is a scikit-learn Pipeline (preprocessing, then a model)."""
+    return isinstance(estimator, Pipeline)
+
+
+class PipelineDesign(NamedTuple):
+    """The final step of a fitted pipeline and the design its preprocessing makes."""
+
+    final: object  # the fitted final step
+    Z: object  # the final step's input (dense), what it was fitted on
+    rename: dict  # the final step's feature names -> the preprocessing's output names
+    terms: tuple  # ((input column, (output name, ...)), ...): the model terms
+
+
+def _input_names(estimator, n: int) -> list[str]:
+    names = getattr(estimator, "feature_names_in_", None)
+    return [str(c) for c in names] if names is not None else [f"x{i}" for i in range(n)]
+
+
+def _one_hot_sources(enc: OneHotEncoder) -> np.ndarray:
+    counts = []
+    infrequent = getattr(enc, "infrequent_categories_", None)
+    for i, cats in enumerate(enc.categories_):
+        k = len(cats)
+        if infrequent is not None and infrequent[i] is not None:
+            k -= len(infrequent[i]) - 1  # the infrequent levels share one column
+        if enc.drop_idx_ is not None and enc.drop_idx_[i] is not None:
+            k -= 1
+        counts.append(k)
+    return np.repeat(np.arange(len(counts)), counts)
+
+
+def column_sources(step, n_in: int) -> np.ndarray | None:
+    """For each output column of a fitted transformer, the input column it codes.
+
+    Exact for the transformers whose output columns each code one input
+    column: one-to-one transformers (the scalers; ``OneToOneFeatureMixin``),
+    OneHotEncoder (``categories_`` minus the dropped and merged infrequent
+    levels, feature by feature), SplineTransformer (the same number of basis
+    functions per feature), treatment contrasts, and Pipelines and
+    ColumnTransformers made of these (``output_indices_`` and each
+    transformer's input columns). None for anything else (PolynomialFeatures
+    mixes columns; an unknown transformer cannot be mapped): then every
+    design column is a model term of its own.
+    """
+    if step is None or (isinstance(step, str) and step == "passthrough"):
+        return np.arange(n_in)
+    if isinstance(step, TreatmentContrasts):
+        return np.asarray(step.feature_sources_)
+    if isinstance(step, Pipeline):
+        src = np.arange(n_in)
+        for _, inner in step.steps:
+            mapped = column_sources(inner, len(src))
+            if mapped is None:
+                return None
+            src = src[mapped]
+        return src
+    if isinstance(step, ColumnTransformer):
+        n_out = max((s.stop for s in step.output_indices_.values()), default=0)
+        out = np.full(n_out, -1)
+        inputs = getattr(step, "_transformer_to_input_indices", None)
+        if inputs is None:
+            return None
+        for name, trans, _ in step.transformers_:
+            where = step.output_indices_[name]
+            if where.stop == where.start:
+                continue  # dropped
+            cols = np.asarray(inputs[name], dtype=int)
+            mapped = column_sources(trans, len(cols))
+            if mapped is None or len(mapped) != where.stop - where.start:
+                return None
+            out[where] = cols[mapped]
+        return out if (out >= 0).all() else None
+    if isinstance(step, OneHotEncoder):
+        src = _one_hot_sources(step)
+    elif isinstance(step, SplineTransformer):
+        n_out = int(step.n_features_out_)
+        src = np.repeat(np.arange(n_in), n_out // n_in) if n_out % n_in == 0 else None
+    elif isinstance(step, OneToOneFeatureMixin) or (
+        isinstance(step, FunctionTransformer) and step.feature_names_out == "one-to-one"
+    ):
+        src = np.arange(n_in)
+    else:
+        return None
+    try:
+        n_names = len(step.get_feature_names_out())
+    except Exception:  # - without names, the map cannot be checked
+        return None
+    return src if src is not None and len(src) == n_names else None
+
+
+def _steps_of(step):
+    """Every transformer inside a (possibly nested) Pipeline, ColumnTransformer or FeatureUnion."""
+    if isinstance(step, Pipeline):
+        for name, inner in step.steps:
+            yield from (
+                ((f"{name}", s) for _, s in _steps_of(inner))
+                if _is_composite(inner)
+                else [(name, inner)]
+            )
+    elif isinstance(step, ColumnTransformer):
+        trans = getattr(step, "transformers_", step.transformers)
+        for name, inner, _ in trans:
+            yield from _steps_of(inner) if _is_composite(inner) else [(name, inner)]
+    elif isinstance(step, FeatureUnion):
+        for name, inner in step.transformer_list:
+            yield from _steps_of(inner) if _is_composite(inner) else [(name, inner)]
+
+
+def _is_composite(step) -> bool:
+    return isinstance(step, Pipeline | ColumnTransformer | FeatureUnion)
+
+
+def _learns_from_y(step) -> bool:
+    if isinstance(step, str) or step is None:
+        return False
+    if isinstance(step, TargetEncoder):
+        return True
+    if isinstance(step, SelectorMixin) and not isinstance(step, VarianceThreshold):
+        return True  # SelectKBest, SelectFromModel, RFE, ...: selected by their fit to y
+    return bool(get_tags(step).target_tags.required)
+
+
+def check_pipeline(pipe) -> None:
+    """Refuse a preprocessing step that learns from y: the design would depend on y.
+
+    The analytic covariances treat the design as fixed; a target encoder or a
+    supervised feature selector fitted on y makes it random in y, and the
+    standard errors come out too small.
+    """
+    steps = [(n, s) for n, s in pipe.steps[:-1] if not _is_composite(s)]
+    steps += [ns for _, s in pipe.steps[:-1] if _is_composite(s) for ns in _steps_of(s)]
+    for name, step in steps:
+        if _learns_from_y(step):
+            raise ValueError(
+                f"the pipeline step {name!r} ({type(step).__name__}) learns from the outcome y, "
+                f"so the design matrix depends on y and the analytic standard errors, which "
+                f"treat the design as fixed, would be too small. Encode without y (e.g. "
+                f'OneHotEncoder(drop="first")), or use variance="bootstrap", which refits the '
+                f"whole pipeline on every resample."
+            )
+
+
+def pipeline_design(pipe, X) -> PipelineDesign:
+    """The final step of a fitted pipeline, its (dense) design for X, names and terms."""
+    final = pipe[-1]
+    pre = pipe[:-1] if len(pipe.steps) > 1 else None
+    Z = pre.transform(X) if pre is not None else X
+    if sparse.issparse(Z):
+        Z = Z.toarray()
+    inner_names = _feature_names(final, Z)
+    n_in = np.shape(X)[1]
+    out_names = inner_names
+    if pre is not None:
+        try:
+            out_names = [str(n) for n in pre.get_feature_names_out()]
+        except Exception:  # - a step without names: keep the final step's names
+            out_names = inner_names
+        if len(out_names) != len(inner_names):
+            out_names = inner_names
+    sources = column_sources(pre, n_in) if pre is not None else np.arange(n_in)
+    if sources is not None and len(sources) == len(out_names):
+        inputs = _input_names(pipe, n_in)
+        groups: dict[str, list[str]] = {}
+        for name, j in zip(out_names, sources, strict=True):
+            groups.setdefault(inputs[j], []).append(name)
+        terms = tuple((t, tuple(cs)) for t, cs in groups.items())
+    else:  # not mappable exactly: every design column is a term of its own
+        terms = tuple((n, (n,)) for n in out_names)
+    return PipelineDesign(final, Z, dict(zip(inner_names, out_names, strict=True)), terms)
+
+
+def _pipeline_estimate(pipe, X, y) -> Estimate:
+    check_pipeline(pipe)
+    design = pipeline_design(pipe, X)
+    inner = coef_estimate(design.final, design.Z, y)
+    names = list(inner.names)
+    slopes = [n for n in names if n != "intercept"]
+    if not all(n in design.rename for n in slopes):
+        return inner  # the final step names its own terms (e.g. a formula): keep them
+    renamed = [design.rename.get(n, n) for n in names]
+    if len(set(renamed)) != len(renamed):
+        twice = sorted({n for n in renamed if renamed.count(n) > 1})
+        raise ValueError(
+            f"the pipeline's design has duplicate column names {twice}; give its steps "
+            f"distinct output names (e.g. ColumnTransformer(verbose_feature_names_out=True))."
+        )
+    used = set(renamed)
+    terms = tuple((t, cs) for t, cs in design.terms if all(c in used for c in cs))
+    return Estimate(
+        inner.estimate,
+        inner.covariance,
+        names=renamed,
+        dfcom=inner.dfcom,
+        nobs=inner.nobs,
+        loglike=inner.loglike,
+        scale=inner.scale,
+        model_terms=terms,
+        model=inner.model,
+    )
+
+
+def ignores_unknown_levels(estimator, column: str) -> bool:
+    """Whether the estimator's own encoder of ``column`` accepts unseen levels.
+
+    True when the first encoder the column meets in a Pipeline (directly, or
+    through a ColumnTransformer) is a OneHotEncoder with ``handle_unknown``
+    other than ``"error"`` (it codes an unseen level as all zeros).
+    """
+    if isinstance(estimator, OneHotEncoder):
+        return estimator.handle_unknown != "error"
+    if isinstance(estimator, Pipeline):
+        return bool(estimator.steps) and ignores_unknown_levels(estimator.steps[0][1], column)
+    if isinstance(estimator, ColumnTransformer):
+        names = list(getattr(estimator, "feature_names_in_", []))
+        inputs = getattr(estimator, "_transformer_to_input_indices", {})
+        for name, trans, _ in estimator.transformers_:
+            if column in names and names.index(column) in inputs.get(name, []):
+                return ignores_unknown_levels(trans, column)
+    return False
+
+
+# Transformers through which a numeric input column moves smoothly (differentiable almost
+# everywhere), so that dZ/dx by finite differences is the derivative of the design.
+_SMOOTH = (
+    StandardScaler,
+    MinMaxScaler,
+    MaxAbsScaler,
+    RobustScaler,
+    PowerTransformer,
+    SplineTransformer,
+    PolynomialFeatures,
+)
+
+
+def _check_smooth(step, cols: set[int], n_in: int, feature: str) -> set[int]:
+    """The output columns of a fitted step that depend on input columns ``cols``.
+
+    Raises when such a column passes through a step that is not differentiable
+    in it (an encoder, a binning, an unknown transformer).
+    """
+    if not cols or step is None or (isinstance(step, str) and step == "passthrough"):
+        return set(cols)
+    if isinstance(step, Pipeline):
+        for _, inner in step.steps:
+            n_next = _n_out(inner, n_in)
+            cols, n_in = _check_smooth(inner, cols, n_in, feature), n_next
+        return cols
+    if isinstance(step, ColumnTransformer):
+        out: set[int] = set()
+        for name, trans, _ in step.transformers_:
+            where = step.output_indices_[name]
+            inputs = list(step._transformer_to_input_indices[name])
+            mine = {inputs.index(j) for j in cols if j in inputs}
+            if where.stop > where.start and mine:
+                out |= {where.start + k for k in _check_smooth(trans, mine, len(inputs), feature)}
+        return out
+    if isinstance(step, TreatmentContrasts):
+        names = list(step.feature_names_in_)
+        if any(names[j] in step.levels_ for j in cols):
+            raise ValueError(
+                f"{feature!r} is categorical: it has no derivative. Compare predictions at "
+                f"its levels (skmipool.estimands.predictions) instead."
+            )
+        return {k for k, j in enumerate(step.feature_sources_) if j in cols}
+    if isinstance(step, PolynomialFeatures):
+        powers = step.powers_
+        return {k for k in range(powers.shape[0]) if powers[k, sorted(cols)].any()}
+    if isinstance(step, _SMOOTH) or (
+        isinstance(step, FunctionTransformer)
+        and step.func is None
+        and step.feature_names_out == "one-to-one"
+    ):
+        return {k for k, j in enumerate(column_sources(step, n_in)) if j in cols}
+    raise ValueError(
+        f"the average marginal effect of {feature!r} would differentiate the design through "
+        f"{type(step).__name__}, which skmipool cannot differentiate (an encoder or an unknown "
+        f"transformer). Supported on the way: scalers, SplineTransformer, PolynomialFeatures, "
+        f"ColumnTransformer, passthrough."
+    )
+
+
+def _n_out(step, n_in: int) -> int:
+    if step is None or (isinstance(step, str) and step == "passthrough"):
+        return n_in
+    return len(step.get_feature_names_out())
+
+
+def design_derivative(estimator, X, feature, names) -> tuple[str, np.ndarray]:
+    """The derivative of the design matrix of X with respect to one feature.
+
+    For a plain model the feature is a term (a name in ``names``, the
+    coefficient names, or a position among the terms after the intercept),
+    and its design column is the feature itself: the derivative is a unit
+    vector. For a Pipeline the feature is an input column, and dZ/dx is taken
+    through the fitted preprocessing by central differences,
+    (Z(x + h) - Z(x - h)) / 2h (exact up to rounding for linear steps such as
+    scalers; error O(h^2) for splines); steps that are not differentiable in
+    the feature (encoders) are refused.
+
+    Returns
+    -------
+    (label, ndarray of shape (n_rows, n_coefficients))
+    """
+    names = list(names)
+    if not is_pipeline(estimator):
+        key = feature if isinstance(feature, str) else names[feature + (names[0] == "intercept")]
+        if key not in names:
+            raise KeyError(f"feature {feature!r} is not a term of the model; terms: {names}.")
+        D = np.zeros((np.shape(X)[0], len(names)))
+        D[:, names.index(key)] = 1.0
+        return key, D
+    inputs = _input_names(estimator, np.shape(X)[1])
+    key = feature if isinstance(feature, str) else inputs[feature]
+    if key not in inputs:
+        raise KeyError(
+            f"{feature!r} is not an input column of the pipeline; its marginal effect is taken "
+            f"with respect to an input column: {inputs}."
+        )
+    j = inputs.index(key)
+    if len(estimator.steps) > 1:
+        _check_smooth(estimator[:-1], {j}, len(inputs), key)
+    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=float))
+    x = frame.iloc[:, j].to_numpy(dtype=float)
+    # central differences: truncation error O(h^2), rounding error O(eps / h)
+    h = 1e-5 * (float(np.std(x)) or 1.0)
+    up, down = frame.copy(), frame.copy()
+    up[frame.columns[j]] = x + h
+    down[frame.columns[j]] = x - h
+    if not isinstance(X, pd.DataFrame):
+        up, down = up.to_numpy(), down.to_numpy()
+    D = (design_matrix(estimator, up) - design_matrix(estimator, down)) / (2.0 * h)
+    return key, D
+
+
 def _adapter_for(estimator):
+    if is_pipeline(estimator):
+        return _pipeline_estimate if _adapter_for(estimator[-1]) is not None else None
     known = _sklearn_glm(estimator)
     if known is not None:
         return known[0]
@@ -314,6 +686,8 @@ def link_of(estimator) -> str:
     scikit-learn class (LinearRegression: identity; LogisticRegression:
     logit; Poisson/Gamma: log; Tweedie: its ``link``).
     """
+    if is_pipeline(estimator):
+        return link_of(estimator[-1])
     own = getattr(estimator, "link_", None)
     if isinstance(own, str):
         return own
@@ -330,8 +704,12 @@ def design_matrix(estimator, X) -> np.ndarray:
     """Design matrix of X for the estimator's coefficients (intercept first).
 
     An estimator with a ``design_matrix(X)`` method (e.g. a formula model)
-    builds its own.
+    builds its own; a Pipeline's design is its final step's design of the
+    fitted preprocessing's output.
     """
+    if is_pipeline(estimator):
+        design = pipeline_design(estimator, X)
+        return design_matrix(design.final, design.Z)
     own = getattr(estimator, "design_matrix", None)
     if callable(own):
         return np.asarray(own(X), dtype=float)
@@ -353,7 +731,11 @@ def coef_estimate(estimator, X, y) -> Estimate:
         penalty (binary; inverse Fisher information), PoissonRegressor,
         GammaRegressor or TweedieRegressor with ``alpha=0`` (inverse Fisher
         information times the Pearson dispersion), or any estimator with a
-        ``get_estimate()`` method returning a :class:`skmipool.Estimate`.
+        ``get_estimate()`` method returning a :class:`skmipool.Estimate`; or
+        a Pipeline whose final step is one of these: its coefficients are
+        read on the design the fitted preprocessing makes, named by the
+        preprocessing's ``get_feature_names_out``, with one model term per
+        input column (see :func:`column_sources`).
     X, y : array-like
         The data the estimator was fitted on.
 

@@ -33,7 +33,17 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from skmipool._adapters import coef_estimate, coef_names, has_coef_adapter, no_standard_error
+from skmipool._adapters import (
+    check_pipeline,
+    coef_estimate,
+    coef_names,
+    has_coef_adapter,
+    ignores_unknown_levels,
+    is_pipeline,
+    no_standard_error,
+    pipeline_design,
+)
+from skmipool._contrasts import default_analysis, is_categorical, learn_levels, plain_value
 from skmipool._estimate import Estimate
 from skmipool._fits import pool
 from skmipool._results import how_many_imputations
@@ -79,6 +89,21 @@ def _default_estimator():
     return LinearRegression()
 
 
+def _check_takes_categories(estimator, X) -> None:
+    """A bare scikit-learn linear model cannot fit text: say so before imputing M times."""
+    categorical = [str(c) for c in X.columns if is_categorical(X[c])]
+    bare = type(estimator).__module__.startswith("sklearn.linear_model")
+    if categorical and bare:
+        raise ValueError(
+            f"columns {categorical} of X are categorical, and {type(estimator).__name__} takes "
+            f"numbers only. Encode them inside the analysis, after the imputation: "
+            f'estimator=make_pipeline(ColumnTransformer([("cat", OneHotEncoder(drop="first"), '
+            f'{categorical})], remainder="passthrough"), {type(estimator).__name__}(...)); or '
+            f"leave estimator=None (a linear regression with treatment contrasts, as R's lm); "
+            f"or use skmipool.models.FormulaModel."
+        )
+
+
 def _is_numeric_only_imputer(imputer) -> bool:
     return type(imputer).__module__.startswith("sklearn.impute")
 
@@ -118,6 +143,11 @@ def _coef_point(estimator, X, y) -> Estimate:
     A coefficient matrix (one row per class or output) is flattened row by
     row; its terms are named ``feature[class]``.
     """
+    if is_pipeline(estimator):  # the final step's coefficients on the preprocessed design
+        design = pipeline_design(estimator, X)
+        own = _coef_point(design.final, design.Z, y)
+        names = [design.rename.get(n, n) for n in own.names]
+        return Estimate(own.estimate, own.covariance, names=names)
     if callable(getattr(estimator, "get_estimate", None)):  # e.g. a formula model's terms
         own = estimator.get_estimate()
         return Estimate(own.estimate, np.eye(own.estimate.size), names=own.names)
@@ -319,7 +349,10 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
     Parameters
     ----------
     estimator : estimator, default=None
-        The analysis model. None means ``LinearRegression()``.
+        The analysis model, fitted on every completed dataset; a Pipeline
+        puts encoders, scalers and spline bases after the imputation (see
+        Notes). None means ``LinearRegression()``, with treatment contrasts
+        for categorical, boolean and text columns of X (as R's ``lm``).
     imputer : transformer, default=None
         A stochastic imputer. None means
         :class:`skmipool.impute.ChainedImputer` with its defaults: mice's
@@ -400,7 +433,8 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
     pooled_ : PooledResult
         The pooled result: estimates, SEs, df, intervals, tests.
     terms_ : pandas.Index
-        Term names (``intercept`` and the feature names for ``"coef"``).
+        Term names (``intercept`` and the feature names for ``"coef"``; the
+        design column names for a Pipeline or categorical predictors).
     estimates_ : pandas.DataFrame
         The M x k completed-data estimates.
     covariances_ : ndarray of shape (M, k, k)
@@ -451,6 +485,43 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
     impute: an encoder before the estimator may have turned NaN into a
     category).
 
+    Pipelines: a scikit-learn ``Pipeline`` whose final step is one of these
+    (e.g. ``make_pipeline(ColumnTransformer([("cat", OneHotEncoder(drop="first",
+    sparse_output=False), ["age"]), ("sp", SplineTransformer(include_bias=False),
+    ["bmi"])]), LinearRegression())``) is read as the final step's model on the
+    design the fitted preprocessing makes (sparse output is made dense;
+    ``LinearRegression`` solves sparse input iteratively, so prefer
+    ``sparse_output=False`` for exact least squares). Term
+    names come from ``get_feature_names_out``; the coefficients that code one
+    input column (a OneHotEncoder's levels, a spline basis, a scaled column)
+    form one model term for :meth:`PooledResult.wald_test_terms`, mapped
+    exactly from the fitted steps (a ColumnTransformer's ``output_indices_``,
+    an encoder's ``categories_``); a step that cannot be mapped exactly (e.g.
+    PolynomialFeatures) makes each of its columns a term of its own. Each
+    imputation fits its own preprocessing, so data-dependent parameters (a
+    scaler's mean and SD, spline knots) are learnt per completed dataset. A
+    step that learns from y (TargetEncoder, supervised feature selection) is
+    refused with ``variance="auto"``, and a step that makes the terms differ
+    between imputations (an encoder meeting a level in some imputations only)
+    is an error naming the imputation and the model term. ``predict`` and the
+    estimands of :mod:`skmipool.estimands` work through the pipeline; an
+    average marginal effect is taken with respect to an input column,
+    differentiating through the preprocessing.
+
+    Categorical predictors in the default analysis: with ``estimator=None``,
+    categorical, boolean and text columns are coded with treatment contrasts,
+    the first level the reference (R's ``contr.treatment``), and the terms
+    are named like R and patsy: ``age[T.40-59]``, ``flag[T.True]``. The
+    levels are the pandas categorical dtype's categories, else the sorted
+    observed values, learnt from the incomplete X before imputation so that
+    every imputation has the same terms; a category that occurs in no row is
+    an error. Ordered categoricals get treatment contrasts too (R's ``lm``
+    would use polynomial contrasts: the same fit and joint test per term,
+    other individual coefficients). ``predict`` refuses levels unseen in
+    ``fit``, naming the column, unless the estimator's own OneHotEncoder has
+    ``handle_unknown="ignore"``. A bare scikit-learn linear model given
+    categorical X is refused before imputing, with the ways to encode it.
+
     Rows with a missing outcome are imputed and analysed, as in mice. Von
     Hippel's (2007) "multiple imputation, then deletion" instead drops them
     after imputation; do that by fitting on ``X[y.notna()]``.
@@ -476,6 +547,35 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
     ['intercept', 'age', 'bmi', 'hyp']
     >>> mi.conf_int().shape
     (4, 2)
+
+    Categorical predictors, as ``lm(chl ~ age + bmi + hyp)`` in R:
+
+    >>> from skmipool.datasets import load_nhanes2
+    >>> nh2 = load_nhanes2()
+    >>> mi = MIPooledEstimator(n_imputations=5, random_state=1).fit(
+    ...     nh2.drop(columns="chl"), nh2["chl"])
+    >>> list(mi.terms_)
+    ['intercept', 'age[T.40-59]', 'age[T.60-99]', 'bmi', 'hyp[T.yes]']
+    >>> mi.pooled_.wald_test_terms()["df1"].to_dict()
+    {'age': 2, 'bmi': 1, 'hyp': 1}
+
+    A Pipeline as the analysis:
+
+    >>> from sklearn.compose import ColumnTransformer
+    >>> from sklearn.linear_model import LinearRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    >>> pipe = make_pipeline(
+    ...     ColumnTransformer([
+    ...         ("cat", OneHotEncoder(drop="first", sparse_output=False), ["age", "hyp"]),
+    ...         ("num", StandardScaler(), ["bmi"])]),
+    ...     LinearRegression())
+    >>> mi = MIPooledEstimator(pipe, n_imputations=5, random_state=1).fit(
+    ...     nh2.drop(columns="chl"), nh2["chl"])
+    >>> list(mi.terms_)
+    ['intercept', 'cat__age_40-59', 'cat__age_60-99', 'cat__hyp_yes', 'num__bmi']
+    >>> list(mi.pooled_.model_terms)
+    ['age', 'hyp', 'bmi']
     """
 
     _parameter_constraints: ClassVar[dict] = {
@@ -555,6 +655,16 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
     def _base_estimator(self):
         return self.estimator if self.estimator is not None else _default_estimator()
 
+    def _analysis(self, X):
+        """The analysis model to clone M times: the estimator, or the default for X.
+
+        The default is ``LinearRegression()``; with categorical, boolean or
+        text columns in X it is a Pipeline of treatment contrasts (levels
+        learnt here, from the incomplete X, so every imputation gets the same
+        terms) and ``LinearRegression()``.
+        """
+        return self.estimator if self.estimator is not None else default_analysis(X)
+
     def _base_imputer(self):
         return self.imputer if self.imputer is not None else _default_imputer()
 
@@ -581,7 +691,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             validate_data(self, X, reset=reset, skip_check_array=True)
             if X.shape[1] == 0:
                 raise ValueError(f"X has no columns (shape {X.shape}); it needs features.")
-            if X.shape[0] < 2:
+            if reset and X.shape[0] < 2:
                 raise ValueError(
                     f"X has {X.shape[0]} sample(s) (n_samples = {X.shape[0]}); fitting needs "
                     f"at least 2 rows."
@@ -605,7 +715,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             ensure_min_samples=2 if reset else 1,
         )
 
-    def _check_columns(self, X, imputer) -> None:
+    def _check_columns(self, X, imputer, estimator) -> None:
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
         all_missing = frame.columns[frame.isna().all(axis=0)]
         if len(all_missing):
@@ -627,6 +737,8 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 f"like names or ids: they cannot be imputed (a category per row) or predict "
                 f"anything. Drop them from X (keep an id as the index)."
             )
+        if isinstance(X, pd.DataFrame) and self.estimator is not None:
+            _check_takes_categories(estimator, X)
         if isinstance(X, pd.DataFrame) and _is_numeric_only_imputer(imputer):
             other = X.columns[~X.dtypes.map(pd.api.types.is_numeric_dtype)]
             if len(other):
@@ -732,7 +844,11 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 stacklevel=2,
             )
         X = self._validate_X(X, reset=True)
-        self._check_columns(X, imputer)
+        self._check_columns(X, imputer, estimator)
+        estimator = self._analysis(X)
+        if is_pipeline(estimator) and self.estimand == "coef" and self.variance == "auto":
+            check_pipeline(estimator)  # before imputing: a target encoder is refused at once
+        self._levels = learn_levels(X) if isinstance(X, pd.DataFrame) else {}
         # an estimator that reads its outcome from X (e.g. a formula model) takes y=None
         outcome_in_X = y is None and not get_tags(estimator).target_tags.required
         if outcome_in_X:
@@ -911,6 +1027,8 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         self.n_imputations_ = res.n_imputations
         if self.estimand == "coef":
             inner = self.estimators_[0]
+            if is_pipeline(inner):
+                inner = inner[-1]  # the coefficients are the final step's
             values = res.estimate.to_numpy()
             icpt_shape = np.shape(getattr(inner, "intercept_", 0.0))
             has_icpt = bool(getattr(inner, "fit_intercept", False))
@@ -942,6 +1060,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        self._check_known_levels(frame)
         if not frame.isna().to_numpy().any():
             return [X] * self.n_imputations_
         if len(self._target_columns) == 0:
@@ -960,6 +1079,20 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 _completed_features(completed, data, X.shape[1], isinstance(X, pd.DataFrame))
             )
         return out
+
+    def _check_known_levels(self, frame) -> None:
+        """Levels unseen in fit have no coefficient: name them before imputing."""
+        for col, levels in getattr(self, "_levels", {}).items():
+            known = set(levels)
+            values = frame[col].dropna().to_numpy(dtype=object)
+            unknown = sorted({str(v) for v in values if plain_value(v) not in known})
+            if unknown and not ignores_unknown_levels(self.estimators_[0], col):
+                raise ValueError(
+                    f"column {col!r} has levels {unknown} that were not in the data the model "
+                    f"was fitted on (levels: {[str(v) for v in levels]}), so the model has no "
+                    f"coefficient for them (and the imputer never saw them). Recode them to "
+                    f"known levels, or refit with data that contains them."
+                )
 
     def predict(self, X):
         """Average of the M estimators' predictions on X completed by their imputers.

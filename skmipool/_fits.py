@@ -173,10 +173,15 @@ def check_same_terms(estimates: Sequence[Estimate]) -> tuple[str, ...]:
                 if missing or extra
                 else "same terms in a different order"
             )
+            owners = _model_terms_of(estimates[0], missing) + _model_terms_of(e, extra)
+            where = f" in the model term(s) {sorted(set(owners))}" if owners else ""
             raise ValueError(
-                f"imputation {i} reports other terms than imputation 1 ({detail}). Rubin's rules "
-                f"pool the same estimand in every imputation; refit so that all analyses have "
-                f"identical terms (e.g. fix the categorical levels)."
+                f"imputation {i} reports other terms than imputation 1 ({detail}){where}. Rubin's "
+                f"rules pool the same estimand in every imputation; refit so that all analyses "
+                f"have identical terms. A step fitted on each completed dataset (e.g. a "
+                f"OneHotEncoder in a Pipeline) met other levels in imputation {i}: give it the "
+                f"levels (OneHotEncoder(categories=[...])), or impute the column as a categorical "
+                f"so that only its observed levels are imputed."
             )
         if e.scale.name != estimates[0].scale.name:
             raise ValueError(
@@ -184,6 +189,12 @@ def check_same_terms(estimates: Sequence[Estimate]) -> tuple[str, ...]:
                 f"{estimates[0].scale.name!r} scale; all analyses must use the same scale."
             )
     return ref
+
+
+def _model_terms_of(estimate: Estimate, coefficients) -> list[str]:
+    """The model terms the coefficients belong to (none when the analysis does not say)."""
+    terms = estimate.model_terms or ()
+    return [t for t, cs in terms if any(c in cs for c in coefficients)]
 
 
 def check_same_model(estimates: Sequence[Estimate]) -> None:

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from skmipool._adapters import coef_estimate, design_matrix, link_of
+from skmipool._adapters import coef_estimate, design_derivative, design_matrix, link_of
 from skmipool._estimate import Estimate
 from skmipool._scales import get_transform
 
@@ -165,22 +165,22 @@ class MarginalEffect:
         Z = design_matrix(estimator, rows)
         beta, cov = fit.estimate, fit.covariance
         d1, d2 = _mean_derivatives(link_of(estimator), Z @ beta)
-        names = list(fit.names)
-        idx = []
+        labels, ame, grad = [], [], []
         for f in self.features:
-            key = f if isinstance(f, str) else names[f + (names[0] == "intercept")]
-            if key not in names:
-                raise KeyError(f"feature {f!r} is not a term of the model; terms: {names}.")
-            idx.append(names.index(key))
-        # AME_j = mean_i h'(eta_i) beta_j; gradient (delta method, Bartus 2005):
-        # d AME_j / d beta = mean_i h''(eta_i) beta_j Z_i + e_j mean_i h'(eta_i)
-        ame = np.array([d1.mean() * beta[j] for j in idx])
-        grad = np.array([(d2[:, None] * Z).mean(axis=0) * beta[j] for j in idx])
-        grad[np.arange(len(idx)), idx] += d1.mean()
+            # D = dZ/dx: a unit column for a plain model's term, the preprocessing's
+            # derivative for a pipeline's input column (design_derivative)
+            label, D = design_derivative(estimator, rows, f, fit.names)
+            slope = D @ beta  # d eta_i / dx_i
+            # AME = mean_i h'(eta_i) d eta_i/dx; gradient (delta method, Bartus 2005):
+            # d AME / d beta = mean_i [h''(eta_i) (d eta_i/dx) Z_i + h'(eta_i) D_i]
+            labels.append(label)
+            ame.append(np.mean(d1 * slope))
+            grad.append(((d2 * slope)[:, None] * Z + d1[:, None] * D).mean(axis=0))
+        ame, grad = np.asarray(ame), np.asarray(grad)
         return Estimate(
             ame,
             grad @ cov @ grad.T,
-            names=[f"dydx({names[j]})" for j in idx],
+            names=[f"dydx({label})" for label in labels],
             dfcom=fit.dfcom,
             nobs=fit.nobs,
         )
@@ -198,7 +198,10 @@ def average_marginal_effect(features, at=None) -> MarginalEffect:
     Parameters
     ----------
     features : str or list of str
-        Feature name(s) (term names of the model).
+        Feature name(s): term names of the model, or for a Pipeline input
+        columns of X (the derivative is taken through the preprocessing,
+        e.g. a scaler or a spline basis; encoded categorical columns have no
+        derivative and are refused).
     at : DataFrame, optional
         Rows at which to average instead of the completed data.
 
