@@ -941,7 +941,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 f"X and y have no missing values: every completed dataset is the data itself, "
                 f"so B = 0 and the pooled result is the complete-data analysis. {cause}",
                 DeterministicImputationWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
             return
         n_y = int(sum(m.sum() for m in missing.values()))
@@ -951,7 +951,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             f"2007, 'multiple imputation, then deletion'): fitting on the rows with an observed "
             f"y gives the same answer without the imputation noise. {cause}",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
     def _warn_if_mostly_imputed(self, missing, data, n_x: int, outcome_in_X: bool) -> None:
@@ -974,7 +974,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 f"observed data. Check that model (which variables predict {what}?), or drop "
                 f"the rows with a missing outcome after imputing (von Hippel 2007).",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
 
     def _warn_if_unstable(self) -> None:
@@ -992,7 +992,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             f"and df of these terms are unstable from one run to the next. Use about "
             f"n_imputations={needed} (von Hippel 2020), or reconsider the imputation model.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
     def _warn_if_deterministic(self, missing) -> None:
@@ -1009,7 +1009,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 f"the pooled SE ignores imputation uncertainty. Use a stochastic imputer such as "
                 f"skmipool.impute.ChainedImputer() (the default).",
                 DeterministicImputationWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
 
     def _set_pooled_attributes(self) -> None:
