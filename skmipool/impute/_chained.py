@@ -19,12 +19,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skmipool.impute._columns import ColumnSpec, decode_column, encode_column, learn_spec
-from skmipool.impute._models import LogitModel, NormModel, PmmModel
+from skmipool.impute._models import LogitModel, MidastouchModel, NormModel, PmmModel
 from skmipool.impute._workspace import Workspace
 
 __all__ = ["ChainedImputer"]
 
-METHODS = ("pmm", "norm", "logreg", "polyreg")
+METHODS = ("pmm", "norm", "logreg", "polyreg", "midastouch")
 VISIT_SEQUENCES = ("roman", "arabic", "monotone", "revmonotone")
 MAX_LEVELS = 50  # mice's maxcat: a numeric column imputed as categories has at most 50 values
 
@@ -521,7 +521,7 @@ default=None
     def _check_method(spec: ColumnSpec, method: str, observed: np.ndarray) -> None:
         name = spec.name
         if spec.kind == "categorical":
-            if method in ("norm", "pmm"):
+            if method in ("norm", "pmm", "midastouch"):
                 raise ValueError(
                     f"method {method!r} for column {name!r} needs a numeric column, but {name!r} "
                     f"is categorical ({spec.dtype}, {spec.n_levels} levels). Use 'logreg' (two "
@@ -630,6 +630,8 @@ default=None
             return NormModel(self.ridge)
         if method == "pmm":
             return PmmModel(self.ridge, self.donors, self.donor_bootstrap)
+        if method == "midastouch":
+            return MidastouchModel(self.ridge)
         if spec.kind == "categorical":
             return LogitModel(method, spec.n_levels)
         levels = np.unique(observed)
