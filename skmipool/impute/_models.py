@@ -395,11 +395,11 @@ class MidastouchModel:
         first = nearest_block(self.sorted_pred_, pred, d)
         out = np.empty(m)
         xc = D[:, self.design_cols_] - self.mean_
-        for rows in np.array_split(np.arange(m), max(1, m * d // 2**20)):  # ~8 MB a chunk
+        size = m * d * max(xc.shape[1], 1)
+        for rows in np.array_split(np.arange(m), max(1, size // 2**20)):  # ~8 MB a chunk
             cand = first[rows, None] + np.arange(d)  # candidate donors of each recipient
             dist = self.own_[cand] - pred[rows, None]
-            for p in range(xc.shape[1]):
-                dist += self.slope_[cand, p] * xc[rows, p, None]  # + c_i g_i'xc_j
+            dist += np.einsum("mdk,mk->md", self.slope_[cand], xc[rows])  # + c_i g_i'xc_j
             # Siddique & Belin 2008, eq. 2.4: P(i | j) proportional to omega_i |d_ij|^-kappa
             logp = self.log_weight_[cand] - self.kappa_ * np.log(
                 np.maximum(np.abs(dist), np.finfo(float).tiny)
