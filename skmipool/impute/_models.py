@@ -1,4 +1,4 @@
-"""The conditional models of the chain: norm, pmm, logreg and polyreg, in NumPy.
+"""The conditional models of the chain: norm, pmm, midastouch, logreg and polyreg, in NumPy.
 
 Each model is fitted to the observed rows of one column (``fit``), draws its
 parameters from their posterior once per fit, and imputes the missing rows
@@ -12,6 +12,11 @@ van Buuren, S. (2018). *Flexible Imputation of Missing Data*, 2nd ed. (FIMD),
 sections 3.2 (Algorithm 3.1, ``norm``) and 3.4 (predictive mean matching).
 van Buuren, S. and Groothuis-Oudshoorn, K. (2011). mice: Multivariate
 Imputation by Chained Equations in R. *Journal of Statistical Software* 45(3).
+Gaffert, P., Meinfelder, F. and Bosch, V. (2016). Towards an MI-proper predictive
+mean matching. Discussion paper, University of Bamberg (``midastouch``).
+Siddique, J. and Belin, T. R. (2008). Using an approximate Bayesian bootstrap to
+multiply impute nonignorable missing data. *Computational Statistics & Data
+Analysis* 53, 405-415.
 Rubin, D. B. and Schenker, N. (1986). Multiple imputation for interval
 estimation from simple random samples with ignorable nonresponse. *Journal
 of the American Statistical Association* 81, 366-374.
@@ -324,16 +329,18 @@ class MidastouchModel:
     Rubin & Schenker 1986; this is the P-step, there is no separate parameter
     draw), the regression is fitted by weighted least squares, and the match
     of donor i and recipient j uses the coefficients fitted without donor i
-    (the "leave one out" of the paper's section 3): the distance
+    (the paper's leave-one-out, mice's ``outout = TRUE``): the distance
     ``d_ij = x_i'b(-i) - x_j'b(-i)``. The recipient draws donor i with
     probability proportional to ``omega_i |d_ij|^-kappa`` (Siddique & Belin
-    2008, eq. 2.4), with ``kappa = (50 R^2 / (1 - R^2))^(3/8)`` from the
-    weighted R^2 of the fit, at most 100 (Gaffert et al. 2016, eq. 8).
+    2008), with ``kappa = (50 R^2 / (1 - R^2))^(3/8)`` from the weighted R^2
+    of the fit, at most 100 (Gaffert et al. 2016; mice's ``midas.kappa``).
 
     Differences from mice: each recipient weighs its ``window`` donors with the
     nearest predictions ``x_i'b`` (all donors when there are fewer, as in the
-    simulations of the tests; beyond them the weights ``|d|^-kappa`` are small
-    when the predictions are informative), and the weights have no floor
+    simulations of the tests; the donors left out carry little weight unless
+    kappa is small or the recipient lies in a sparse tail, where even 16
+    donors instead of all moved the MAR simulation's bias from -0.43 to -0.31
+    SD), and the weights have no floor
     (mice raises ``|d|^-kappa`` to at least ``sqrt(eps)``). The ridge is that of
     :class:`NormModel`. Imputed values are observed values. Without draws the
     weights are 1 and each recipient takes its nearest donor in ``d``.
@@ -366,7 +373,7 @@ class MidastouchModel:
         resid = yc - Xc @ b
         with np.errstate(divide="ignore", invalid="ignore"):
             r2 = 1 - (w @ resid**2) / (w @ yc**2)  # weighted R^2 (mice: omega-weighted)
-            # Gaffert et al. 2016, eq. 8 (after Siddique & Belin 2008): kappa from R^2
+            # Gaffert et al. 2016 (after Siddique & Belin 2008), mice midas.kappa: from R^2
             kappa = min((50 * r2 / (1 - r2)) ** (3 / 8), 100.0)
         self.kappa_ = 3.0 if np.isnan(kappa) else float(kappa)  # mice: 3 if undefined
         # Leave donor i out (Sherman-Morrison on the weighted normal equations, with the
@@ -400,7 +407,7 @@ class MidastouchModel:
             cand = first[rows, None] + np.arange(d)  # candidate donors of each recipient
             dist = self.own_[cand] - pred[rows, None]
             dist += np.einsum("mdk,mk->md", self.slope_[cand], xc[rows])  # + c_i g_i'xc_j
-            # Siddique & Belin 2008, eq. 2.4: P(i | j) proportional to omega_i |d_ij|^-kappa
+            # Siddique & Belin 2008; mice delta.mat * omega: P(i | j) ~ omega_i |d_ij|^-kappa
             logp = self.log_weight_[cand] - self.kappa_ * np.log(
                 np.maximum(np.abs(dist), np.finfo(float).tiny)
             )

@@ -1,6 +1,6 @@
 # R mice on the datasets of the MAR coverage simulation, for the slow ChainedImputer tests.
 #
-# Run from the repository root (about 13 minutes; midastouch takes 7.5):
+# Run from the repository root (about 10 minutes on 2 cores; midastouch takes 7):
 #   python tests/r/write_mar_datasets.py /tmp/skmipool_mar.csv
 #   Rscript tests/r/mice_mar_coverage.R /tmp/skmipool_mar.csv
 # Writes tests/fixtures/mice_mar_coverage.json: for mice's norm, pmm and midastouch (M = 5,
