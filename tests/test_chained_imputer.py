@@ -27,6 +27,7 @@ from skmipool import DeterministicImputationWarning, MIPooledEstimator, pool
 from skmipool.datasets import load_boys, load_nhanes, load_nhanes2
 from skmipool.impute import ChainedImputer, _models
 from skmipool.impute._models import (
+    MidastouchModel,
     PolrModel,
     _polr_draw,
     _polr_newton,
@@ -125,7 +126,7 @@ def _within_sampling_error(result, truth: dict, z=3.5):
 # ------------------------------------------------------- each method's statistics
 
 
-@pytest.mark.parametrize("method", ["pmm", "norm"])
+@pytest.mark.parametrize("method", ["pmm", "norm", "midastouch"])
 def test_numeric_methods_recover_mean_and_slopes(method):
     data = _mar_numeric()
     done = _completed(ChainedImputer(method=method), data)
@@ -140,10 +141,11 @@ def test_numeric_methods_recover_mean_and_slopes(method):
     assert 0.1 < slopes.fmi["x1"] < 0.7
 
 
-def test_pmm_imputes_observed_values_only():
+@pytest.mark.parametrize("method", ["pmm", "midastouch"])
+def test_donor_methods_impute_observed_values_only(method):
     data = _mar_numeric()
     missing = data["x1"].isna()
-    out = ChainedImputer(random_state=0).fit_transform(data)
+    out = ChainedImputer(method=method, random_state=0).fit_transform(data)
     assert out.loc[missing, "x1"].isin(data.loc[~missing, "x1"]).all()
 
 
@@ -669,6 +671,7 @@ def test_visit_sequences():
     [
         ({"cat": "norm"}, "'norm' for column 'cat' needs a numeric column"),
         ({"o": "pmm"}, "'pmm' for column 'o' needs a numeric column"),
+        ({"o": "midastouch"}, "'midastouch' for column 'o' needs a numeric column"),
         ({"cat": "logreg"}, "two levels, but column 'cat' has 3"),
         ({"x": "logreg"}, "numeric column 'x' has \\d+ distinct observed values"),
         ({"x": "polyreg"}, "at most 50"),
@@ -759,6 +762,76 @@ def test_donor_search_matches_brute_force():
     assert set(match_donors(np.array([0.0, 1.0]), np.zeros(50), 5, rng, True)) == {0, 1}
 
 
+class _Column:
+    """The fields of a column's data that MidastouchModel.fit reads (all predictors kept)."""
+
+    def __init__(self, X, y):
+        self.X_obs, self.y_obs = X, y
+        self.cols, self.design_width = np.arange(X.shape[1]), X.shape[1]
+
+
+def test_midastouch_distances_are_those_of_leave_one_out_fits():
+    """d_ij = z_i'theta(-i) - z_j'theta(-i), theta(-i) the weighted least-squares fit
+    without donor i (Gaffert et al. 2016), by brute force; kappa from the weighted R^2."""
+    rng = np.random.default_rng(1)
+    n, k = 40, 3
+    X, Xmis = rng.normal(size=(n, k)), rng.normal(size=(7, k))
+    y = X @ np.array([1.0, 0.5, -0.3]) + rng.normal(size=n)
+    model = MidastouchModel(ridge=0.0).fit(_Column(X, y), np.random.default_rng(5), True)
+    omega = np.bincount(np.random.default_rng(5).integers(0, n, size=n), minlength=n)
+    donors = np.flatnonzero(omega)  # rows drawn by the bootstrap
+    Z, Zmis = np.column_stack([np.ones(n), X]), np.column_stack([np.ones(7), Xmis])
+    brute = np.empty((7, donors.size))
+    for col, i in enumerate(donors):
+        w = omega.astype(float)
+        w[i] = 0.0
+        theta = np.linalg.solve(Z.T @ (w[:, None] * Z), Z.T @ (w * y))
+        brute[:, col] = Z[i] @ theta - Zmis @ theta
+    # the model's donors are sorted by prediction: put brute force in that order
+    order = [np.flatnonzero(y[donors] == v)[0] for v in model.donor_values_]
+    ours = (
+        model.own_[None, :]
+        - (model.constant_ + Xmis @ model.weights_)[:, None]
+        + (Xmis - model.mean_) @ model.slope_.T
+    )
+    np.testing.assert_allclose(ours, brute[:, order], atol=1e-12)
+    np.testing.assert_allclose(np.exp(model.log_weight_), omega[donors][order])
+    theta = np.linalg.solve(Z.T @ (omega[:, None] * Z), Z.T @ (omega * y))
+    resid, centred = y - Z @ theta, y - omega @ y / n
+    r2 = 1 - (omega @ resid**2) / (omega @ centred**2)
+    assert model.kappa_ == pytest.approx(min((50 * r2 / (1 - r2)) ** (3 / 8), 100))
+
+
+def test_midastouch_draws_donors_by_distance_and_window_keeps_the_nearest():
+    rng = np.random.default_rng(2)
+    n = 600
+    X = rng.normal(size=(n, 2))
+    y = X @ np.array([1.0, -1.0]) + rng.normal(scale=1.5, size=n)
+    Xmis = rng.normal(size=(400, 2))
+    full = MidastouchModel(0.0, window=n).fit(_Column(X, y), np.random.default_rng(0), False)
+    narrow = MidastouchModel(0.0, window=16).fit(_Column(X, y), np.random.default_rng(0), False)
+    # without draws: the nearest donor in d, which lies among the 16 nearest predictions
+    nearest = full.impute(Xmis, rng, False)
+    np.testing.assert_array_equal(narrow.impute(Xmis, rng, False), nearest)
+    # with draws, P(donor i) is proportional to |d_i|^-kappa (weights 1 without bootstrap)
+    d = (
+        full.own_[None, :]
+        - (full.constant_ + Xmis @ full.weights_)[:, None]
+        + (Xmis - full.mean_) @ full.slope_.T
+    )
+    probs = np.abs(d) ** -full.kappa_
+    probs /= probs.sum(axis=1, keepdims=True)
+    row = np.argmin(probs.max(axis=1))  # a recipient between donors: several are drawn
+    x, prob = Xmis[row : row + 1], probs[row]
+    draws = 20_000
+    drawn = full.impute(np.repeat(x, draws, axis=0), rng, True)
+    top = np.argsort(prob)[::-1][:4]
+    counts = np.array([np.sum(drawn == full.donor_values_[i]) for i in top])
+    expected = draws * prob[top]
+    assert np.all(np.abs(counts - expected) < 4 * np.sqrt(expected)), (counts, expected)
+    assert 2 < full.kappa_ < 10 and prob[top[0]] < 0.6  # the check has power: several donors
+
+
 # --------------------------------------------------------- MIPooledEstimator, pipelines
 
 
@@ -800,7 +873,7 @@ COVERAGE_SEED = 2026  # mar_datasets(500, n=200, seed=2026): the data of mice's 
 
 
 def _mice_mar_coverage():
-    """R mice's norm and pmm on the coverage datasets (tests/r/mice_mar_coverage.R)."""
+    """R mice's norm, pmm and midastouch on the coverage datasets (tests/r/mice_mar_coverage.R)."""
     with open(FIXTURES / "mice_mar_coverage.json") as f:
         return json.load(f)
 
@@ -808,7 +881,7 @@ def _mice_mar_coverage():
 def test_mice_coverage_fixture_was_made_from_these_datasets():
     fixture = _mice_mar_coverage()
     assert (fixture["m"], fixture["maxit"]) == (5, 10)  # as MIPooledEstimator below
-    for method in ("norm", "pmm"):
+    for method in ("norm", "pmm", "midastouch"):
         assert len(fixture[method]["estimates"]) == len(fixture[method]["std_errors"]) == 500
     data = fixture["data"]
     sets = list(mar_datasets(COVERAGE_REPS, n=200, seed=COVERAGE_SEED))
@@ -826,8 +899,8 @@ def _binomial_tolerance(p, reps):
 
 @pytest.fixture(scope="module")
 def mar_runs():
-    """x1 slope over 500 MAR replications (tests/mar_simulation.py design), four imputers:
-    one row per arm and replication.
+    """x1 slope over 500 MAR replications (tests/mar_simulation.py design), five imputers:
+    one row per arm and replication (about 150 s on one core, 35 s of it midastouch's).
 
     The IterativeImputer arm is the issue's reference: ``sample_posterior=True`` without
     MIPooledEstimator's imputation bootstrap. It runs with ``max_iter=1`` and
@@ -843,6 +916,7 @@ def mar_runs():
         "ChainedImputer() [pmm]": (ChainedImputer(), "auto"),
         "pmm, donor_bootstrap=False [mice]": (ChainedImputer(donor_bootstrap=False), "auto"),
         "ChainedImputer(norm)": (ChainedImputer(method="norm"), "auto"),
+        "ChainedImputer(midastouch)": (ChainedImputer(method="midastouch"), "auto"),
         "IterativeImputer": (
             IterativeImputer(sample_posterior=True, max_iter=1, skip_complete=True),
             False,
@@ -876,7 +950,8 @@ def mar_runs():
 
 @pytest.fixture(scope="module")
 def mar_coverage(mar_runs):
-    """Coverage, bias, mean SE, SD of the estimates, mean B and SE/SD per arm (printed)."""
+    """Coverage, bias, mean SE, SD of the estimates, mean B, SE/SD and bias/SD per arm
+    (printed)."""
     sim = mar_runs.groupby("arm", sort=False)
     table = pd.DataFrame(
         {
@@ -889,8 +964,9 @@ def mar_coverage(mar_runs):
     )
     table["se_sd"] = table["mean_se"] / table["sd_estimate"]
     mice = _mice_mar_coverage()
-    for method in ("pmm", "norm"):
+    for method in ("pmm", "norm", "midastouch"):
         table.loc[f"R mice {method} (fixture)"] = pd.Series(mice[method])[table.columns]
+    table["bias_sd"] = table["bias"] / table["sd_estimate"]
     print(f"\nx1 slope, {COVERAGE_REPS} MAR replications, n = 200, M = 5")
     print(table.round(4).to_string())
     return table
@@ -925,7 +1001,11 @@ def test_norm_coverage_and_se_sd_beat_iterative_imputer(mar_coverage):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("arm", "method"),
-    [("ChainedImputer(norm)", "norm"), ("pmm, donor_bootstrap=False [mice]", "pmm")],
+    [
+        ("ChainedImputer(norm)", "norm"),
+        ("pmm, donor_bootstrap=False [mice]", "pmm"),
+        ("ChainedImputer(midastouch)", "midastouch"),
+    ],
 )
 def test_norm_and_mice_style_pmm_match_r_mice(mar_runs, mar_coverage, arm, method):
     """Same 500 datasets, independent imputations: the statistics of R mice's runs."""
@@ -949,6 +1029,40 @@ def test_bootstrapped_donors_widen_the_se_of_mice_pmm(mar_runs):
     runs = mar_runs[mar_runs["arm"] == "ChainedImputer() [pmm]"].sort_values("rep")
     ratio = runs["se"].to_numpy() / np.asarray(_mice_mar_coverage()["pmm"]["std_errors"])
     assert ratio.mean() > 1.08, ratio.mean()
+
+
+# The issue's target for a default numeric method on this design: coverage within the
+# binomial tolerance of 0.95 (2.58 binomial SEs at COVERAGE_REPS), SE/SD >= 0.95 and
+# |bias| < 0.15 SD. No method of ChainedImputer meets all three (see the user guide).
+ISSUE_TARGET_ARMS = [
+    pytest.param(
+        "ChainedImputer() [pmm]",
+        marks=pytest.mark.xfail(strict=True, reason="bias about -0.3 SD: sparse donors"),
+    ),
+    pytest.param(
+        "ChainedImputer(midastouch)",
+        marks=pytest.mark.xfail(strict=True, reason="bias about -0.4 SD, as R mice's"),
+    ),
+    pytest.param(
+        "ChainedImputer(norm)",
+        marks=pytest.mark.xfail(strict=True, reason="SE/SD 0.94 (R mice: 0.947)"),
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arm", ISSUE_TARGET_ARMS)
+def test_issue_target_coverage_se_sd_and_bias(mar_coverage, arm):
+    """The issue's criteria for the default numeric method, on the shared 500 replications
+    (cost: under 1 s on top of the mar_runs fixture, about 150 s, shared with the tests
+    above; 500 replications give the coverage a tolerance of 0.025). Each arm
+    fails at least one criterion and is marked xfail(strict): an arm that comes to meet
+    them all fails this test, so that the mark (and the default) can be revisited."""
+    row = mar_coverage.loc[arm]
+    tol = 2.58 * np.sqrt(0.95 * 0.05 / COVERAGE_REPS)
+    assert abs(row["coverage"] - 0.95) < tol, f"coverage {row['coverage']:.3f} +- {tol:.3f}"
+    assert row["se_sd"] >= 0.95, f"SE/SD {row['se_sd']:.3f}"
+    assert abs(row["bias_sd"]) < 0.15, f"bias/SD {row['bias_sd']:.3f}"
 
 
 def test_workspace_cross_products_follow_the_updates(mixed):

@@ -19,12 +19,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skmipool.impute._columns import ColumnSpec, decode_column, encode_column, learn_spec
-from skmipool.impute._models import LogitModel, NormModel, PmmModel, PolrModel
+from skmipool.impute._models import LogitModel, MidastouchModel, NormModel, PmmModel, PolrModel
 from skmipool.impute._workspace import Workspace
 
 __all__ = ["ChainedImputer"]
 
-METHODS = ("pmm", "norm", "logreg", "polyreg", "polr")
+METHODS = ("pmm", "norm", "logreg", "polyreg", "polr", "midastouch")
 VISIT_SEQUENCES = ("roman", "arabic", "monotone", "revmonotone")
 MAX_LEVELS = 50  # mice's maxcat: a numeric column imputed as categories has at most 50 values
 
@@ -49,7 +49,7 @@ class ChainedImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    method : {"pmm", "norm", "logreg", "polyreg", "polr"}, dict or None, default=None
+    method : {"pmm", "norm", "midastouch", "logreg", "polyreg", "polr"}, dict or None, default=None
         Imputation model per column:
 
         - ``"pmm"``: predictive mean matching (FIMD 3.4): a parameter draw,
@@ -58,6 +58,12 @@ class ChainedImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
           (``donor_bootstrap``). Imputations stay within the observed values.
         - ``"norm"``: Bayesian linear regression, sigma and beta drawn from
           their posterior (FIMD Algorithm 3.1).
+        - ``"midastouch"``: predictive mean matching with distance-weighted
+          donors (Gaffert, Meinfelder & Bosch 2016; mice's ``midastouch``):
+          a bootstrap-weighted fit, leave-one-out distances, and each donor
+          drawn with probability proportional to its bootstrap weight times
+          ``|distance|^-kappa``, kappa from the fit's R^2. Imputations are
+          observed values. See Notes.
         - ``"logreg"``: logistic regression with a parameter draw, for
           columns with two levels.
         - ``"polyreg"``: multinomial logistic regression with a parameter
@@ -188,6 +194,24 @@ default=None
     empties) the donor pool reaches toward the centre, which there biases the
     slope by about -0.3 standard errors with or without the bootstrap.
 
+    ``midastouch`` follows Gaffert, Meinfelder & Bosch (2016): the observed
+    rows get the counts ``omega`` of an approximate Bayesian bootstrap as
+    weights, the regression is fitted by weighted least squares, and donor i
+    and recipient j are compared with the coefficients fitted without donor
+    i, ``d_ij = x_i'b(-i) - x_j'b(-i)`` (computed for all pairs at once by the
+    Sherman-Morrison formula). The recipient draws donor i with probability
+    proportional to ``omega_i |d_ij|^-kappa`` (Siddique & Belin 2008), with
+    ``kappa = min((50 R^2 / (1 - R^2))^(3/8), 100)``. Each recipient weighs
+    the 256 donors with the nearest predictions (all of them in samples with
+    fewer observed rows; mice weighs every donor), so its cost grows as
+    n_missing x 256 where ``pmm``'s grows as n log n. On the MAR simulation
+    above it reproduces R mice's ``midastouch`` (coverage 0.924, mice 0.928;
+    bias -0.43 SD, mice -0.42) and is more biased than ``pmm``: its weights
+    reach further toward the centre from the sparse tail. That is why
+    ``pmm`` stays the default; no donor-based method tried (pmm with 1 to 10
+    donors, midastouch) met |bias| < 0.15 SD there (von Hippel 2025 reports
+    the same bias of matching under MAR).
+
     ``fit_transform`` returns the completed data of the last sweep.
     ``transform`` imputes the missing cells of new data with the parameters
     drawn in the last sweep (for ``pmm``, the donors and their predictions of
@@ -205,6 +229,8 @@ default=None
 
     References
     ----------
+    Gaffert, P., Meinfelder, F. and Bosch, V. (2016). Towards an MI-proper
+    predictive mean matching. Discussion paper, University of Bamberg.
     McCullagh, P. (1980). Regression models for ordinal data. *Journal of the
     Royal Statistical Society, Series B* 42, 109-142.
     Pratt, J. W. (1981). Concavity of the log likelihood. *Journal of the
@@ -213,9 +239,14 @@ default=None
     Rubin, D. B. and Schenker, N. (1986). Multiple imputation for interval
     estimation from simple random samples with ignorable nonresponse. *Journal
     of the American Statistical Association* 81, 366-374.
+    Siddique, J. and Belin, T. R. (2008). Using an approximate Bayesian
+    bootstrap to multiply impute nonignorable missing data. *Computational
+    Statistics & Data Analysis* 53, 405-415.
     van Buuren, S. and Groothuis-Oudshoorn, K. (2011). mice: Multivariate
     Imputation by Chained Equations in R. *Journal of Statistical Software* 45(3).
     van Buuren, S. (2018). *Flexible Imputation of Missing Data*, 2nd ed. (FIMD).
+    von Hippel, P. T. (2025). Imputing with predictive mean matching can be
+    severely biased when values are missing at random. arXiv:2506.22981.
     White, I. R., Daniel, R. and Royston, P. (2010). Avoiding bias due to
     perfect prediction in multiple imputation of incomplete categorical
     variables. *Computational Statistics & Data Analysis* 54, 2267-2275.
@@ -548,7 +579,7 @@ default=None
                 f"or use 'polyreg'."
             )
         if spec.kind == "categorical":
-            if method in ("norm", "pmm"):
+            if method in ("norm", "pmm", "midastouch"):
                 raise ValueError(
                     f"method {method!r} for column {name!r} needs a numeric column, but {name!r} "
                     f"is categorical ({spec.dtype}, {spec.n_levels} levels). Use 'logreg' (two "
@@ -659,6 +690,8 @@ default=None
             return PmmModel(self.ridge, self.donors, self.donor_bootstrap)
         if method == "polr":
             return PolrModel(spec.n_levels, spec.name)
+        if method == "midastouch":
+            return MidastouchModel(self.ridge)
         if spec.kind == "categorical":
             return LogitModel(method, spec.n_levels)
         levels = np.unique(observed)

@@ -1,4 +1,4 @@
-"""The conditional models of the chain: norm, pmm, logreg, polyreg and polr, in NumPy.
+"""The conditional models of the chain: norm, pmm, midastouch, logreg, polyreg and polr.
 
 Each model is fitted to the observed rows of one column (``fit``), draws its
 parameters from their posterior once per fit, and imputes the missing rows
@@ -17,6 +17,11 @@ sections 3.2 (Algorithm 3.1, ``norm``), 3.4 (predictive mean matching) and 3.6
 (categorical data, ``polr``).
 van Buuren, S. and Groothuis-Oudshoorn, K. (2011). mice: Multivariate
 Imputation by Chained Equations in R. *Journal of Statistical Software* 45(3).
+Gaffert, P., Meinfelder, F. and Bosch, V. (2016). Towards an MI-proper predictive
+mean matching. Discussion paper, University of Bamberg (``midastouch``).
+Siddique, J. and Belin, T. R. (2008). Using an approximate Bayesian bootstrap to
+multiply impute nonignorable missing data. *Computational Statistics & Data
+Analysis* 53, 405-415.
 Rubin, D. B. and Schenker, N. (1986). Multiple imputation for interval
 estimation from simple random samples with ignorable nonresponse. *Journal
 of the American Statistical Association* 81, 366-374.
@@ -37,12 +42,14 @@ from sklearn.exceptions import ConvergenceWarning
 
 __all__ = [
     "LogitModel",
+    "MidastouchModel",
     "Moments",
     "NormModel",
     "PmmModel",
     "PolrModel",
     "bootstrap_rows",
     "match_donors",
+    "nearest_block",
     "select_predictors",
     "sort_order",
 ]
@@ -61,6 +68,8 @@ PRIOR_SD_LOGIT = 4.0
 # level, which keep the thresholds finite when a level is empty (the centre records of
 # mice's augmentation, White, Daniel & Royston 2010, with a lighter weight than its p + 1)
 POLR_PSEUDO = 1.0
+# midastouch weighs each recipient's this many donors with the nearest predictions
+MIDASTOUCH_WINDOW = 256
 
 
 @dataclass(frozen=True)
@@ -245,15 +254,21 @@ def match_donors(
     cache-friendly). A donor is then drawn uniformly from the block. Without
     draws the nearest prediction is taken (d = 1).
     """
-    n, m = sorted_pred.size, query.size
-    d = min(donors, n) if draw else 1
-    midpoints = (sorted_pred[:-d] + sorted_pred[d:]) / 2
-    order = sort_order(query)
-    first = np.empty(m, dtype=np.intp)
-    first[order] = np.searchsorted(midpoints, query[order], side="right")
+    d = min(donors, sorted_pred.size) if draw else 1
+    first = nearest_block(sorted_pred, query, d)
     if d == 1:
         return first
-    return first + rng.integers(0, d, size=m)
+    return first + rng.integers(0, d, size=query.size)
+
+
+def nearest_block(sorted_pred: np.ndarray, query: np.ndarray, d: int) -> np.ndarray:
+    """For each query, the start c of the block ``sorted_pred[c:c + d]`` of its d nearest
+    values (``d <= sorted_pred.size``; see :func:`match_donors`)."""
+    midpoints = (sorted_pred[:-d] + sorted_pred[d:]) / 2
+    order = sort_order(query)
+    first = np.empty(query.size, dtype=np.intp)
+    first[order] = np.searchsorted(midpoints, query[order], side="right")
+    return first
 
 
 def bootstrap_rows(n: int, rng) -> np.ndarray:
@@ -315,6 +330,108 @@ class PmmModel(NormModel):
     def impute(self, D, rng, draw):
         donor = match_donors(self.sorted_pred_, self.predict(D), self.donors, rng, draw)
         return self.donor_values_[donor]
+
+
+class MidastouchModel:
+    """MIDAStouch: predictive mean matching with distance-weighted donors (Gaffert,
+    Meinfelder & Bosch 2016; mice's ``midastouch``).
+
+    One fit: the observed rows get approximate Bayesian bootstrap weights
+    ``omega`` (the number of times each is drawn in a resample of n_obs rows,
+    Rubin & Schenker 1986; this is the P-step, there is no separate parameter
+    draw), the regression is fitted by weighted least squares, and the match
+    of donor i and recipient j uses the coefficients fitted without donor i
+    (the paper's leave-one-out, mice's ``outout = TRUE``): the distance
+    ``d_ij = x_i'b(-i) - x_j'b(-i)``. The recipient draws donor i with
+    probability proportional to ``omega_i |d_ij|^-kappa`` (Siddique & Belin
+    2008), with ``kappa = (50 R^2 / (1 - R^2))^(3/8)`` from the weighted R^2
+    of the fit, at most 100 (Gaffert et al. 2016; mice's ``midas.kappa``).
+
+    Differences from mice: each recipient weighs its ``window`` donors with the
+    nearest predictions ``x_i'b`` (all donors when there are fewer, as in the
+    simulations of the tests; the donors left out carry little weight unless
+    kappa is small or the recipient lies in a sparse tail, where even 16
+    donors instead of all moved the MAR simulation's bias from -0.43 to -0.31
+    SD), and the weights have no floor
+    (mice raises ``|d|^-kappa`` to at least ``sqrt(eps)``). The ridge is that of
+    :class:`NormModel`. Imputed values are observed values. Without draws the
+    weights are 1 and each recipient takes its nearest donor in ``d``.
+    """
+
+    method = "midastouch"
+
+    def __init__(self, ridge: float, window: int = MIDASTOUCH_WINDOW):
+        self.ridge = ridge
+        self.window = window
+
+    def fit(self, data, rng, draw):
+        X, y = data.X_obs, data.y_obs
+        n = y.size
+        # mice bootfunc.plain: omega = counts of a resample of the n_obs rows
+        omega = np.bincount(bootstrap_rows(n, rng), minlength=n) if draw else np.ones(n)
+        donors = np.flatnonzero(omega)  # a donor's probability is proportional to omega
+        X, y, w = X[donors], y[donors], omega[donors].astype(float)
+        total = float(n)  # sum of the weights
+        mean, y_mean = w @ X / total, w @ y / total
+        Xc, yc = X - mean, y - y_mean
+        Xw = Xc * w[:, None]
+        sxx = Xw.T @ Xc
+        cols = select_predictors(sxx, w @ (X * X))
+        Xc, Xw, S = Xc[:, cols], Xw[:, cols], sxx[np.ix_(cols, cols)]
+        k = cols.size
+        # weighted least squares with mice's ridge: b = (Xc'W Xc + ridge diag)^-1 Xc'W y
+        L = _cholesky(S + np.diag(self.ridge * np.diag(S))) if k else np.zeros((0, 0))
+        b = cho_solve((L, True), Xw.T @ yc, check_finite=False) if k else np.zeros(0)
+        resid = yc - Xc @ b
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = 1 - (w @ resid**2) / (w @ yc**2)  # weighted R^2 (mice: omega-weighted)
+            # Gaffert et al. 2016 (after Siddique & Belin 2008), mice midas.kappa: from R^2
+            kappa = min((50 * r2 / (1 - r2)) ** (3 / 8), 100.0)
+        self.kappa_ = 3.0 if np.isnan(kappa) else float(kappa)  # mice: 3 if undefined
+        # Leave donor i out (Sherman-Morrison on the weighted normal equations, with the
+        # intercept in z_i = (1, xc_i), M = diag(sum w, Xc'W Xc)):
+        # theta(-i) = theta - c_i M^-1 z_i, c_i = w_i e_i / (1 - w_i h_i), h_i = z_i'M^-1 z_i.
+        # Then d_ij = z_i'theta(-i) - z_j'theta(-i)
+        #           = (yhat_i - c_i g_i'xc_i) - yhat_j + c_i g_i'xc_j,  g_i = A^-1 xc_i.
+        G = cho_solve((L, True), Xc.T, check_finite=False).T if k else np.zeros((y.size, 0))
+        q = np.einsum("ij,ij->i", G, Xc)
+        c = w * resid / np.maximum(1 - w * (1 / total + q), np.finfo(float).eps)
+        fitted = y_mean + Xc @ b
+        order = sort_order(fitted)
+        self.sorted_pred_ = fitted[order]
+        self.own_ = (fitted - c * q)[order]  # yhat_i - c_i g_i'xc_i
+        self.slope_ = (c[:, None] * G)[order]  # c_i g_i
+        self.log_weight_ = np.log(w[order])
+        self.donor_values_ = y[order]
+        self.coef_, self.intercept_, self.mean_ = b, float(y_mean), mean[cols]
+        self.design_cols_ = data.cols[cols]
+        self.weights_, self.constant_ = _full_width(data, cols, b, y_mean, self.mean_)
+        return self
+
+    def impute(self, D, rng, draw):
+        m, d = D.shape[0], min(self.window, self.sorted_pred_.size)
+        pred = self.constant_ + D @ self.weights_  # yhat_j = x_j'b
+        first = nearest_block(self.sorted_pred_, pred, d)
+        out = np.empty(m)
+        xc = D[:, self.design_cols_] - self.mean_
+        size = m * d * max(xc.shape[1], 1)
+        for rows in np.array_split(np.arange(m), max(1, size // 2**20)):  # ~8 MB a chunk
+            cand = first[rows, None] + np.arange(d)  # candidate donors of each recipient
+            dist = self.own_[cand] - pred[rows, None]
+            dist += np.einsum("mdk,mk->md", self.slope_[cand], xc[rows])  # + c_i g_i'xc_j
+            # Siddique & Belin 2008; mice delta.mat * omega: P(i | j) ~ omega_i |d_ij|^-kappa
+            logp = self.log_weight_[cand] - self.kappa_ * np.log(
+                np.maximum(np.abs(dist), np.finfo(float).tiny)
+            )
+            if draw:
+                prob = np.exp(logp - logp.max(axis=1, keepdims=True))
+                cum = np.cumsum(prob, axis=1)
+                u = rng.random(rows.size) * cum[:, -1]
+                pick = np.minimum((cum < u[:, None]).sum(axis=1), d - 1)
+            else:
+                pick = np.argmax(logp, axis=1)
+            out[rows] = self.donor_values_[cand[np.arange(rows.size), pick]]
+        return out
 
 
 # --------------------------------------------------------------------- logit models

@@ -1,10 +1,10 @@
 # R mice on the datasets of the MAR coverage simulation, for the slow ChainedImputer tests.
 #
-# Run from the repository root (about 5 minutes):
+# Run from the repository root (about 10 minutes on 2 cores; midastouch takes 7):
 #   python tests/r/write_mar_datasets.py /tmp/skmipool_mar.csv
 #   Rscript tests/r/mice_mar_coverage.R /tmp/skmipool_mar.csv
-# Writes tests/fixtures/mice_mar_coverage.json: for mice's norm and pmm (M = 5, maxit = 10,
-# seed rep + 1), the coverage of the 95% interval of the x1 slope of lm(y ~ x1 + x2)
+# Writes tests/fixtures/mice_mar_coverage.json: for mice's norm, pmm and midastouch (M = 5,
+# maxit = 10, seed rep + 1), the coverage of the 95% interval of the x1 slope of lm(y ~ x1 + x2)
 # (truth 0.5), its bias, mean SE, SD of the estimates and mean between-imputation
 # variance B over the 500 replications, each replication's estimate and SE (for paired
 # comparisons), and checksums of the data read.
@@ -55,8 +55,9 @@ out <- list(
   data = list(reps = length(reps), rows = nrow(d), sum_y = sum(d$y),
               sum_x1_observed = sum(d$x1, na.rm = TRUE), missing_x1 = sum(is.na(d$x1))),
   norm = summarise("norm"),
-  pmm = summarise("pmm")
+  pmm = summarise("pmm"),
+  midastouch = summarise("midastouch")
 )
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE),
            "tests/fixtures/mice_mar_coverage.json")
-print(lapply(out[c("norm", "pmm")], function(r) r[!names(r) %in% c("estimates", "std_errors")]))
+print(lapply(out[c("norm", "pmm", "midastouch")], function(r) r[!names(r) %in% c("estimates", "std_errors")]))
