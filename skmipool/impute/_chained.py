@@ -19,12 +19,21 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skmipool.impute._columns import ColumnSpec, decode_column, encode_column, learn_spec
-from skmipool.impute._models import LogitModel, MidastouchModel, NormModel, PmmModel, PolrModel
+from skmipool.impute._models import (
+    LogitModel,
+    LrdModel,
+    MidastouchModel,
+    NormModel,
+    PmmModel,
+    PolrModel,
+)
 from skmipool.impute._workspace import Workspace
 
 __all__ = ["ChainedImputer"]
 
-METHODS = ("pmm", "norm", "logreg", "polyreg", "polr", "midastouch")
+# numeric columns with at most this many distinct observed values default to pmm
+FEW_DISTINCT_VALUES = 5
+METHODS = ("pmm", "lrd", "norm", "logreg", "polyreg", "polr", "midastouch")
 VISIT_SEQUENCES = ("roman", "arabic", "monotone", "revmonotone")
 MAX_LEVELS = 50  # mice's maxcat: a numeric column imputed as categories has at most 50 values
 
@@ -49,13 +58,20 @@ class ChainedImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    method : {"pmm", "norm", "midastouch", "logreg", "polyreg", "polr"}, dict or None, default=None
+    method : {"lrd", "pmm", "norm", "midastouch", "logreg", "polyreg", "polr"}, dict or None, \
+default=None
         Imputation model per column:
 
         - ``"pmm"``: predictive mean matching (FIMD 3.4): a parameter draw,
           then the observed value of one of the ``donors`` observed rows with
           the closest predictions, among a bootstrap of the observed rows
           (``donor_bootstrap``). Imputations stay within the observed values.
+        - ``"lrd"``: local residual draws (Schenker & Taylor 1996): pmm's
+          parameter draw and bootstrapped donors, but the missing row gets its
+          own prediction plus the donor's residual, clipped to the range of
+          the observed values. Where donors are scarce (the tail that holds
+          most missing values under MAR), pmm pulls its imputations toward the
+          centre and biases the slopes; lrd does not (see Notes).
         - ``"norm"``: Bayesian linear regression, sigma and beta drawn from
           their posterior (FIMD Algorithm 3.1).
         - ``"midastouch"``: predictive mean matching with distance-weighted
@@ -72,7 +88,9 @@ class ChainedImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
           parameter draw, for ordered categoricals
           (``pd.CategoricalDtype(levels, ordered=True)``) only.
 
-        None: ``"pmm"`` for numeric columns, ``"logreg"`` for boolean and
+        None: ``"lrd"`` for numeric columns, ``"pmm"`` for numeric columns
+        with at most 5 distinct observed values (codes and small counts keep
+        observed values), ``"logreg"`` for boolean and
         two-level categorical columns, ``"polr"`` for ordered categoricals
         with more levels, ``"polyreg"`` for other categorical columns with
         more levels. A string sets the method of every numeric column
@@ -99,9 +117,9 @@ default=None
         Number of sweeps of the chain. There is no stopping rule: judge
         convergence from ``trace_`` (``keep_trace=True``).
     donors : int, default=5
-        Size of the donor pool of ``"pmm"`` (mice's ``donors``).
+        Size of the donor pool of ``"pmm"`` and ``"lrd"`` (mice's ``donors``).
     donor_bootstrap : bool, default=True
-        ``"pmm"`` matches among an approximate Bayesian bootstrap of the
+        ``"pmm"`` and ``"lrd"`` match among an approximate Bayesian bootstrap of the
         observed rows, drawn anew at every fit (Rubin & Schenker 1986), so that
         the donors vary between imputations as the parameters do. This makes
         pmm's imputations proper where mice's ``pmm`` (``False``) is not: see
@@ -194,6 +212,19 @@ default=None
     empties) the donor pool reaches toward the centre, which there biases the
     slope by about -0.3 standard errors with or without the bootstrap.
 
+    ``lrd``, the default for numeric columns, removes that bias: the donor is
+    matched as in ``pmm`` (drawn parameters, bootstrapped donors), but
+    contributes its residual ``y_i - x_i'b^`` to the recipient's own
+    prediction ``x_j'b~`` (local residual draws, Schenker & Taylor 1996;
+    Morris, White & Royston 2014), so the imputation follows the regression
+    into the sparse tail while keeping the local shape of the residuals.
+    Imputations are clipped to the range of the observed values, so bounded
+    and skewed columns keep their support; they are not observed values
+    (ask for ``pmm`` when they must be: numeric columns with at most 5
+    distinct observed values, codes and small counts, get ``pmm`` by
+    default). In the simulation above ``lrd`` covers 0.928 with SE/SD 0.95
+    and bias +0.01 SD (pmm: -0.31 SD; norm -0.10 SD, but unbounded).
+
     ``midastouch`` follows Gaffert, Meinfelder & Bosch (2016): the observed
     rows get the counts ``omega`` of an approximate Bayesian bootstrap as
     weights, the regression is fitted by weighted least squares, and donor i
@@ -207,10 +238,10 @@ default=None
     n_missing x 256 where ``pmm``'s grows as n log n. On the MAR simulation
     above it reproduces R mice's ``midastouch`` (coverage 0.924, mice 0.928;
     bias -0.43 SD, mice -0.42) and is more biased than ``pmm``: its weights
-    reach further toward the centre from the sparse tail. That is why
-    ``pmm`` stays the default; no donor-based method tried (pmm with 1 to 10
-    donors, midastouch) met |bias| < 0.15 SD there (von Hippel 2025 reports
-    the same bias of matching under MAR).
+    reach further toward the centre from the sparse tail. No method that
+    imputes observed values only (pmm with 1 to 10 donors, midastouch) met
+    |bias| < 0.15 SD there (von Hippel 2025 reports the same bias of matching
+    under MAR), which is why the default is ``lrd``.
 
     ``fit_transform`` returns the completed data of the last sweep.
     ``transform`` imputes the missing cells of new data with the parameters
@@ -229,6 +260,12 @@ default=None
 
     References
     ----------
+    Schenker, N. and Taylor, J. M. G. (1996). Partially parametric techniques
+    for multiple imputation. *Computational Statistics & Data Analysis* 22,
+    425-446.
+    Morris, T. P., White, I. R. and Royston, P. (2014). Tuning multiple
+    imputation by predictive mean matching and local residual draws. *BMC
+    Medical Research Methodology* 14, 75.
     Gaffert, P., Meinfelder, F. and Bosch, V. (2016). Towards an MI-proper
     predictive mean matching. Discussion paper, University of Bamberg.
     McCullagh, P. (1980). Regression models for ordinal data. *Journal of the
@@ -263,7 +300,7 @@ default=None
     >>> completed.dtypes.equals(df.dtypes)
     True
     >>> imp.methods_
-    {'age': 'polyreg', 'bmi': 'pmm', 'hyp': 'logreg', 'chl': 'pmm'}
+    {'age': 'polyreg', 'bmi': 'lrd', 'hyp': 'logreg', 'chl': 'lrd'}
 
     Multiple imputation and pooling in one step:
 
@@ -543,13 +580,19 @@ default=None
 
     def _default_method(self, spec: ColumnSpec) -> str:
         if spec.kind == "numeric":
-            return "pmm"
+            return "lrd"  # or pmm for few distinct values (_resolve_methods)
         if spec.n_levels <= 2:
             return "logreg"
         return "polr" if spec.ordered else "polyreg"
 
     def _resolve_methods(self, values, missing) -> list[str]:
         methods = [self._default_method(s) for s in self._specs]
+        for j, spec in enumerate(self._specs):
+            # a numeric column with few distinct values holds codes or small counts: pmm
+            # keeps its imputations among the observed values; others get local residual draws
+            if spec.kind == "numeric" and missing[:, j].any():
+                distinct = np.unique(values[~missing[:, j], j]).size
+                methods[j] = "pmm" if distinct <= FEW_DISTINCT_VALUES else "lrd"
         if isinstance(self.method, str):
             methods = [
                 self.method if s.kind == "numeric" else m
@@ -579,7 +622,7 @@ default=None
                 f"or use 'polyreg'."
             )
         if spec.kind == "categorical":
-            if method in ("norm", "pmm", "midastouch"):
+            if method in ("norm", "pmm", "lrd", "midastouch"):
                 raise ValueError(
                     f"method {method!r} for column {name!r} needs a numeric column, but {name!r} "
                     f"is categorical ({spec.dtype}, {spec.n_levels} levels). Use 'logreg' (two "
@@ -688,6 +731,8 @@ default=None
             return NormModel(self.ridge)
         if method == "pmm":
             return PmmModel(self.ridge, self.donors, self.donor_bootstrap)
+        if method == "lrd":
+            return LrdModel(self.ridge, self.donors, self.donor_bootstrap)
         if method == "polr":
             return PolrModel(spec.n_levels, spec.name)
         if method == "midastouch":
