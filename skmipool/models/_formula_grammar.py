@@ -988,10 +988,12 @@ def parse_formula(text: str) -> Formula:
         )
     response = _response(reader, tree.left)
     rhs = reader.read(tree.right)
-    if len(rhs.specials) != len({s.role for s in rhs.specials}):
-        roles = [s.role for s in rhs.specials]
-        twice = next(s for s in rhs.specials if roles.count(s.role) > 1)
-        raise reader.error(twice.pos, twice.role, f"the formula has more than one {twice.role}()")
+    roles = [s.role for s in rhs.specials]
+    again = [s for i, s in enumerate(rhs.specials) if s.role in roles[:i]]
+    if again:
+        raise reader.error(
+            again[0].pos, again[0].role, f"the formula has more than one {again[0].role}()"
+        )
     terms = sorted(rhs.terms, key=len)  # R: by order of interaction, stable
     names = list(_node_names(tree.left))
     names += list(_node_names(tree.right))  # a ref= level is a keyword argument: not included
