@@ -86,6 +86,7 @@ REFUSED = [
     ("y ~ 2", "2", 5, "a number is a term only as 1"),
     ("y ~ x + 2 * z", "2", 9, "a number is a term only as 1"),
     ("y ~ (x + z)^x", "^", 12, "positive whole number"),
+    ("y ~ I(", "end of formula", 7, "expected a term"),
     ("y ~ (x", "end of formula", 7, "expected ')' to close the '(' at position 5"),
     ("y ~ `x", "`", 5, "not closed"),
     ("y ~ x z", "z", 7, "terms are joined with '+'"),
@@ -449,7 +450,7 @@ def _parses_or_formula_error(text):
         assert term.label
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.lists(st.sampled_from(PIECES), max_size=30).map("".join))
 def test_fuzz_formula_pieces_parse_or_raise_formula_error(text):
     _parses_or_formula_error(text)
@@ -459,3 +460,41 @@ def test_fuzz_formula_pieces_parse_or_raise_formula_error(text):
 @given(st.text(max_size=40))
 def test_fuzz_any_text_parses_or_raises_formula_error(text):
     _parses_or_formula_error(text)
+
+
+LEAVES = ["x", "z", "f", "g", "b", "1", "0", "I(x^2)", "log(z)", "C(f, ref=b)", "scale(x)"]
+LEAVES += ["poly(z, 2)", "`x`", "np.sqrt(z)", "I(-x / z)"]
+RHS = st.recursive(
+    st.sampled_from(LEAVES),
+    lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from([" + ", " - ", " * ", ":", " / "]), inner).map("".join),
+        inner.map(lambda e: f"({e})"),
+        inner.map(lambda e: f"({e})^2"),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(RHS)
+def test_fuzz_generated_formulas_fit_or_raise_value_error(rhs):
+    """Any formula of the grammar either fits or raises a ValueError that explains why."""
+    data = _FUZZ_FRAME
+    try:
+        fit = FormulaModel(f"y ~ {rhs}").fit(data)
+    except ValueError:
+        return
+    assert list(fit.params_.index) == fit._design.names
+    np.testing.assert_array_equal(fit.predict(data.iloc[::-1])[::-1], fit.predict(data))
+
+
+_FUZZ_FRAME = pd.DataFrame(
+    {
+        "x": np.linspace(-1, 1, 40),
+        "z": np.linspace(1, 3, 40) ** 1.5,
+        "f": ["a", "b", "c", "b"] * 10,
+        "g": ["x"] * 17 + ["y"] * 23,
+        "b": [True, False, False, True, True] * 8,
+        "y": np.sin(np.arange(40.0)),
+    }
+)

@@ -413,7 +413,7 @@ class _Parser:
         if not (self.peek.kind == "op" and self.peek.text == ")"):
             while True:
                 token = self.peek
-                following = self.tokens[self.i + 1]
+                following = self.tokens[min(self.i + 1, len(self.tokens) - 1)]
                 if token.kind in ("name", "qname") and following.text == "=":
                     self.take()
                     self.take()
