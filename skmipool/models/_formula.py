@@ -115,9 +115,35 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
     The outcome is a column of the frame, so ``fit`` takes no y and
     ``MIPooledEstimator(FormulaModel(...)).fit(df)`` imputes the whole frame
     (outcome included, as mice does) and fits the formula on each completed
-    copy. Term names come from the formula (statsmodels' formula API):
-    ``Intercept``, ``age[T.40-59]`` for the levels of a categorical column,
-    ``np.log(bmi)``, ``age:bmi``, ...
+    copy.
+
+    The formula is parsed by skmipool's own grammar and never evaluated (patsy
+    and formulaic run formula terms as Python); the design matrix is built
+    from the parsed terms and statsmodels fits that matrix. Text outside the
+    grammar raises :class:`FormulaError` naming the token and its position.
+    The grammar (R's):
+
+    - columns: ``age``, ``log.bmi`` (names as in R), `` `age group` ``
+      (backquotes for any other name); ``x.y`` is one name, not an attribute;
+    - ``a + b``, ``a - b`` (remove), ``a:b``, ``a*b`` (``a + b + a:b``),
+      ``a/b`` (``a + a:b``), ``(a + b + c)^2``; ``- 1`` or ``+ 0``: no intercept;
+    - ``I(...)``: arithmetic ``+ - * / ^ **``, unary minus, numbers, columns
+      and the transforms ``log``, ``log1p``, ``exp``, ``sqrt`` (also usable as
+      terms; ``np.log`` etc. are accepted spellings);
+    - ``C(col)``, ``C(col, ref=level)`` (`` ref=`40-59` `` for an odd level):
+      treatment contrasts against the reference level;
+    - ``scale(x)`` (mean and SD, n - 1, learnt at fit) and ``poly(x, degree)``
+      (R's orthogonal polynomials, basis learnt at fit);
+    - Cox only: ``Surv(time, event)`` as the outcome, ``cluster(col)``,
+      ``strata(col)``. Random-effect terms ``(1 | g)`` are parsed but not
+      supported yet.
+
+    No other call, no string literal, subscript or keyword is accepted. Terms
+    are ordered as R orders them (main effects, then interactions) and named
+    as patsy names them: ``Intercept``, ``age[T.40-59]`` for the levels of a
+    categorical column (text, category or bool), ``np.log(bmi)``,
+    ``age[T.40-59]:bmi``, ``poly(x, 2)[1]``. A categorical column's dummies
+    form one model term for :meth:`PooledResult.wald_test_terms`.
 
     Parameters
     ----------
@@ -131,9 +157,9 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
         logit link (R's ``glm(family = binomial)``); a two-level text, boolean
         or categorical outcome models the second level (R's factor rule).
         ``"poisson"``: Poisson GLM. ``"glm"``: GLM of ``family``. ``"cox"``:
-        Cox model (see :class:`CoxPHRegressor`). A statsmodels class with
-        ``from_formula`` (e.g. ``sm.Probit``, ``sm.NegativeBinomial``) is
-        fitted as ``cls.from_formula(formula, df).fit(**fit_kwargs)``.
+        Cox model (see :class:`CoxPHRegressor`). A statsmodels model class
+        (e.g. ``sm.Probit``, ``sm.NegativeBinomial``) is fitted as
+        ``cls(outcome, design).fit(**fit_kwargs)`` on the formula's design.
     family : str or statsmodels family, default=None
         For ``model="glm"`` (required) or a GLM class: ``"gaussian"``,
         ``"binomial"``, ``"poisson"``, ``"gamma"``, ``"inverse_gaussian"`` or a

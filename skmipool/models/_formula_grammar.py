@@ -24,23 +24,26 @@ a :class:`FormulaError` that names the token and its 1-based position.
 
 Names follow R: letters, digits, ``_`` and ``.`` (``log.bmi`` is one column
 name; there is no attribute access, so ``x.y`` is simply a name that must be a
-column). Other column names are written in backquotes: ```age group```.
+column). Other column names are written in backquotes: `` `age group` ``.
 
 Why the design is built here and not by patsy or formulaic
 ----------------------------------------------------------
 Both patsy and formulaic evaluate each factor of a formula as Python code in
-a captured namespace. Emitting a sanitised formula for them (every column as
-``Q("name")``, an explicit function table) would still leave the fitted
-statsmodels model holding the engine's design information: patsy refuses to
-pickle it, and its captured environment is why a fitted ``FormulaModel`` did
-not load in a fresh process. So skmipool builds the design matrix itself from
-the parsed terms (``skmipool.models._formula_design``): numeric columns,
-treatment-coded categories named as patsy names them (``age[T.40-59]``),
-interactions, ``I()`` arithmetic, and the learnt state of ``scale`` and
-``poly`` stored at fit for predict. statsmodels then fits arrays with column
-names, which gives the same numbers as before (the same matrix), a clean
-pickle, and the same result under statsmodels 0.14 (patsy) and 0.15
-(formulaic).
+a namespace captured from the caller. Emitting a sanitised formula for them
+(every column as ``Q("name")``, an explicit function table) would close the
+injection, but predict would still go back to the engine, which evaluates the
+factors again: with patsy a fitted ``FormulaModel`` unpickled in a new process
+failed in ``EvalEnvironment.capture`` when ``predict`` ran at module level,
+and the numbers would depend on which engine statsmodels uses (patsy under
+statsmodels 0.14, patsy or formulaic under 0.15). So skmipool builds the
+design matrix itself from the parsed terms
+(``skmipool.models._formula_design``): numeric columns, treatment-coded
+categories named as patsy names them (``age[T.40-59]``), interactions,
+``I()`` arithmetic, and the learnt state of ``scale`` and ``poly`` stored at
+fit for predict. statsmodels then fits the matrix with its column names. That
+is the matrix patsy built (equal entries, so the R fixtures hold to the
+last digits), it pickles as plain data, and it is the same under either
+engine.
 """
 
 from __future__ import annotations
