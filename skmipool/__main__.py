@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import sys
 from pathlib import Path
 
@@ -28,8 +27,7 @@ from skmipool.datasets import load_nhanes
 from skmipool.impute import ChainedImputer
 from skmipool.impute._columns import identifier_like_columns
 from skmipool.models import FormulaModel
-
-_FORMULA_FUNCTIONS = {"Surv", "cluster", "strata", "np", "log", "exp", "sqrt", "C", "I", "Q"}
+from skmipool.models._formula import parse_model_formula
 
 
 def run_demo(n_imputations: int = 20, seed: int = 2026) -> str:
@@ -60,16 +58,14 @@ def _read_csv(path: str):
         raise CommandError(f"cannot read {path} as CSV: {exc}") from None
 
 
-def _formula_columns(formula: str, columns) -> list[str]:
-    """Names the formula uses; unknown ones are an error naming them."""
-    if "~" not in formula:
-        raise CommandError(f'the formula needs a "~": "outcome ~ x1 + x2"; got {formula!r}')
-    tokens = [
-        m.group(0)
-        for m in re.finditer(r"[A-Za-z_][A-Za-z0-9_.]*", formula)
-        if not formula[m.end() :].lstrip().startswith("(")  # a function, not a column
-    ]
-    names = [t for t in dict.fromkeys(tokens) if t not in _FORMULA_FUNCTIONS]
+def _formula_columns(formula: str, model: str, columns) -> list[str]:
+    """Columns the formula uses, from the grammar FormulaModel parses with.
+
+    A formula outside the grammar (or with a term the model does not support)
+    is a FormulaError naming the token and its position; unknown columns are an
+    error naming them. Both come before any imputation runs.
+    """
+    names = list(parse_model_formula(formula, model).columns)
     unknown = [t for t in names if t not in columns]
     if unknown:
         raise CommandError(
@@ -99,7 +95,7 @@ def _json_value(value):
 def fit_command(args) -> str:
     """Run ``skmipool fit``; return the text to print."""
     frame = _read_csv(args.data)
-    _formula_columns(args.formula, frame.columns)
+    _formula_columns(args.formula, args.model, frame.columns)
     _check_text_columns(frame)
     if not 0 < args.level < 1:
         raise CommandError(f"--level must lie between 0 and 1 (e.g. 0.95); got {args.level}")

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -144,7 +145,27 @@ def test_fit_logit(tmp_path, capsys):
             ["fit", f"{DATA}/nhanes.csv", "--formula", "hyp ~ age + bmi", "--model", "logit"],
             "the Binomial family needs y between 0 and 1",
         ),
-        (["fit", f"{DATA}/nhanes.csv", "--formula", "chl age"], 'the formula needs a "~"'),
+        (["fit", f"{DATA}/nhanes.csv", "--formula", "chl age"], "needs exactly one '~'"),
+        (
+            ["fit", f"{DATA}/nhanes.csv", "--formula", "chl ~ eval(bmi)"],
+            "'eval' at position 7: eval() is not an allowed function",
+        ),
+        (
+            ["fit", f"{DATA}/nhanes.csv", "--formula", "chl ~ age +"],
+            "end of formula at position 12: expected a term after '+'",
+        ),
+        (
+            ["fit", f"{DATA}/nhanes.csv", "--formula", "chl ~ age + (1 | hyp)"],
+            "random-effect terms such as (1 | hyp) are not supported yet",
+        ),
+        (
+            ["fit", f"{DATA}/nhanes.csv", "--formula", "chl ~ age + cluster(hyp)"],
+            "is Cox-formula syntax",
+        ),
+        (
+            ["fit", f"{DATA}/nhanes.csv", "--formula", "chl ~ age", "--model", "cox"],
+            "a Cox formula needs the outcome as Surv(time, event)",
+        ),
         (
             ["fit", f"{DATA}/nhanes.csv", "--formula", "chl ~ age", "--level", "95"],
             "--level must lie between 0 and 1",
@@ -173,3 +194,17 @@ def test_console_script_error_exit_code():
     )
     assert out.returncode == 2
     assert out.stderr.strip() == "skmipool: error: no such file: nope.csv"
+
+
+def test_formula_text_is_never_run(tmp_path, monkeypatch, capsys):
+    """The formula is parsed by skmipool's grammar: a Python payload is refused, not run."""
+    data = str((Path(DATA) / "nhanes.csv").resolve())
+    monkeypatch.chdir(tmp_path)
+    for formula in (
+        "chl ~ age + __import__('os').system('touch pwned')",
+        "chl ~ age + __import__(os).system(touch)",
+    ):
+        assert main(["fit", data, "--formula", formula, "-m", "2"]) == 2
+        err = capsys.readouterr().err
+        assert "at position" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "pwned").exists()

@@ -11,15 +11,19 @@ and :class:`skmipool.MIPooledEstimator`, and :func:`skmipool.compare` reads
 - :class:`PoissonRegressor`: the Poisson log-linear model.
 - :class:`LogitClassifier`: binary logistic regression with ``predict_proba``.
 - :class:`CoxPHRegressor`: Cox model, Efron or Breslow ties, strata, R's robust variance.
-- :class:`FormulaModel`: any of these from an R-style formula on one DataFrame.
+- :class:`FormulaModel`: any of these from an R-style formula on one DataFrame; formulas
+  are parsed by skmipool's own grammar (never evaluated), and text outside it is a
+  :class:`FormulaError` naming the token and its position.
 """
 
 from skmipool.models._cox import CoxPHRegressor, concordance_index, cox_score_residuals
 from skmipool.models._formula import FormulaModel
+from skmipool.models._formula_grammar import FormulaError
 from skmipool.models._glm import GLMRegressor, LogitClassifier, OLSRegressor, PoissonRegressor
 
 __all__ = [
     "CoxPHRegressor",
+    "FormulaError",
     "FormulaModel",
     "GLMRegressor",
     "LogitClassifier",

@@ -183,8 +183,15 @@ class FittedModelMixin:
     names, the covariance to report and the complete-data df.
     """
 
-    def _set_fitted(self, results, names, cov, dfcom, nobs, loglike, intercept) -> None:
-        """Store the fit; ``intercept``: True (first term), False (``intercept_ = 0.0``), None."""
+    def _set_fitted(
+        self, results, names, cov, dfcom, nobs, loglike, intercept, model_terms=None
+    ) -> None:
+        """Store the fit; ``intercept``: True (first term), False (``intercept_ = 0.0``), None.
+
+        ``model_terms``: ``(term, its coefficient names)`` pairs when the caller
+        knows them (a formula's terms); otherwise read from statsmodels' formula
+        information, or one term per coefficient.
+        """
         params = np.asarray(results.params, dtype=float)
         names = [str(n) for n in names]
         self.results_ = results
@@ -194,7 +201,9 @@ class FittedModelMixin:
         self.nobs_ = int(nobs)
         self.dfcom_ = float(dfcom) if dfcom is not None else None
         self.loglike_ = float(loglike) if loglike is not None else None
-        self._model_terms = formula_model_terms(results.model, names)
+        self._model_terms = model_terms
+        if self._model_terms is None:
+            self._model_terms = formula_model_terms(results.model, names)
         if self._model_terms is None:
             features = names[1:] if intercept else names
             self._model_terms = tuple((n, (n,)) for n in features)

@@ -9,14 +9,12 @@ copy is handed to the formula.
 from __future__ import annotations
 
 import inspect
-import re
 import warnings
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-import statsmodels.formula.api as smf
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import StrOptions
@@ -25,76 +23,90 @@ from statsmodels.discrete.discrete_model import BinaryModel
 from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.tools import sm_exceptions
 
-from skmipool.models._cox import _as_event, cox_dfcom, fit_phreg
+from skmipool._adapters import _check_full_rank
+from skmipool.models._cox import _as_event, _as_time, cox_dfcom, fit_phreg
 from skmipool.models._design import FittedModelMixin, cluster_codes
+from skmipool.models._formula_design import Design, learn_design, outcome_values
+from skmipool.models._formula_grammar import (
+    Formula,
+    FormulaError,
+    Response,
+    SurvResponse,
+    parse_formula,
+)
 from skmipool.models._glm import check_outcome_range, fit_glm_at_optimum, resolve_family
 
-__all__ = ["FormulaModel"]
+__all__ = ["FormulaModel", "parse_model_formula"]
 
 _MODELS = ("ols", "logit", "poisson", "glm", "cox")
-_SURV = re.compile(r"^\s*Surv\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)\s*$")
-_SPECIAL = re.compile(r"^(cluster|strata)\((.*)\)$")
-_NAME = re.compile(r"^\s*([A-Za-z_.][\w.]*)\s*$")
 
 
-def _split_terms(rhs: str) -> list[str]:
-    """Split a right-hand side at the ``+`` signs outside parentheses."""
-    terms, depth, current = [], 0, []
-    for ch in rhs:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if ch == "+" and depth == 0:
-            terms.append("".join(current).strip())
-            current = []
-        else:
-            current.append(ch)
-    terms.append("".join(current).strip())
-    return [t for t in terms if t]
+def parse_model_formula(text: str, kind: str) -> Formula:
+    """Parse a formula and check that the model kind supports what it uses.
 
+    One check for :class:`FormulaModel` and the ``skmipool fit`` command, so
+    that a formula is refused before any imputation runs.
 
-def _parse(formula: str, kind: str):
-    """(lhs, rhs without specials, {"cluster": col, "strata": col}) of a formula."""
-    if formula.count("~") != 1:
-        raise ValueError(
-            f"formula {formula!r} must have exactly one '~' separating the outcome from the "
-            f"predictors, e.g. 'chl ~ age + bmi'."
+    Parameters
+    ----------
+    text : str
+        The formula.
+    kind : str
+        ``"ols"``, ``"logit"``, ``"poisson"``, ``"glm"``, ``"cox"`` or
+        ``"class"`` (a statsmodels model class).
+
+    Returns
+    -------
+    Formula
+
+    Raises
+    ------
+    FormulaError
+        Outside the grammar, or a term the model does not support.
+    """
+    formula = parse_formula(text)
+    shown = "a statsmodels model class" if kind == "class" else repr(kind)
+    if formula.random:
+        effect = formula.random[0]
+        raise FormulaError(
+            text,
+            effect.pos,
+            f"({effect.label})",
+            f"random-effect terms such as ({effect.label}) are not supported yet; fit the "
+            f"model without them, or with cluster-robust standard errors (cluster=<column>)",
         )
-    lhs, rhs = (part.strip() for part in formula.split("~"))
-    if not lhs:
-        raise ValueError(f"formula {formula!r} has no outcome on the left of '~'.")
-    special, kept = {}, []
-    for term in _split_terms(rhs):
-        m = _SPECIAL.match(term.replace(" ", ""))
-        if m is None:
-            kept.append(term)
-            continue
-        role, arg = m.groups()
-        if kind != "cox":
-            raise ValueError(
-                f"the term {term!r} is Cox-formula syntax (as in R's coxph). For model="
-                f"{kind!r} pass cluster=<column> with cov_type='cluster' instead."
+    if kind != "cox":
+        if formula.specials:
+            special = formula.specials[0]
+            raise FormulaError(
+                text,
+                special.pos,
+                special.role,
+                f"the term {special.role}({special.column}) is Cox-formula syntax (as in R's "
+                f"coxph). For model={shown} pass cluster=<column> with cov_type='cluster' "
+                f"instead.",
             )
-        if "," in arg or not _NAME.match(arg):
-            raise ValueError(
-                f"{role}() takes a single column name in formula {formula!r}; got {arg!r}. "
-                f"Combine the columns into one first."
+        if isinstance(formula.response, SurvResponse):
+            raise FormulaError(
+                text,
+                1,
+                "Surv",
+                f"Surv(time, event) is the outcome of a Cox model; pass model='cox' (got "
+                f"model={shown})",
             )
-        if role in special:
-            raise ValueError(f"formula {formula!r} has more than one {role}() term.")
-        special[role] = arg
-    if not kept:
-        raise ValueError(f"formula {formula!r} has no predictors on the right of '~'.")
-    return lhs, " + ".join(kept), special
-
-
-def _columns_in(formula: str, columns) -> list[str]:
-    return [
-        c
-        for c in columns
-        if re.search(rf"(?<![\w.]){re.escape(str(c))}(?![\w.])", formula) is not None
-    ]
+    elif not isinstance(formula.response, SurvResponse):
+        raise FormulaError(
+            text,
+            1,
+            formula.response.label,
+            f"a Cox formula needs the outcome as Surv(time, event), e.g. "
+            f"'Surv(time, status) ~ age + t5'; got {formula.response.label!r} on the left of '~'",
+        )
+    if not formula.terms and (kind == "cox" or not formula.intercept):
+        raise FormulaError(
+            text, len(text) + 1, "end of formula", "the formula has no predictors right of '~'"
+        )
+    return formula
 
 
 class FormulaModel(FittedModelMixin, BaseEstimator):
@@ -103,9 +115,35 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
     The outcome is a column of the frame, so ``fit`` takes no y and
     ``MIPooledEstimator(FormulaModel(...)).fit(df)`` imputes the whole frame
     (outcome included, as mice does) and fits the formula on each completed
-    copy. Term names come from the formula (statsmodels' formula API):
-    ``Intercept``, ``age[T.40-59]`` for the levels of a categorical column,
-    ``np.log(bmi)``, ``age:bmi``, ...
+    copy.
+
+    The formula is parsed by skmipool's own grammar and never evaluated (patsy
+    and formulaic run formula terms as Python); the design matrix is built
+    from the parsed terms and statsmodels fits that matrix. Text outside the
+    grammar raises :class:`FormulaError` naming the token and its position.
+    The grammar (R's):
+
+    - columns: ``age``, ``log.bmi`` (names as in R), `` `age group` ``
+      (backquotes for any other name); ``x.y`` is one name, not an attribute;
+    - ``a + b``, ``a - b`` (remove), ``a:b``, ``a*b`` (``a + b + a:b``),
+      ``a/b`` (``a + a:b``), ``(a + b + c)^2``; ``- 1`` or ``+ 0``: no intercept;
+    - ``I(...)``: arithmetic ``+ - * / ^ **``, unary minus, numbers, columns
+      and the transforms ``log``, ``log1p``, ``exp``, ``sqrt`` (also usable as
+      terms; ``np.log`` etc. are accepted spellings);
+    - ``C(col)``, ``C(col, ref=level)`` (`` ref=`40-59` `` for an odd level):
+      treatment contrasts against the reference level;
+    - ``scale(x)`` (mean and SD, n - 1, learnt at fit) and ``poly(x, degree)``
+      (R's orthogonal polynomials, basis learnt at fit);
+    - Cox only: ``Surv(time, event)`` as the outcome, ``cluster(col)``,
+      ``strata(col)``. Random-effect terms ``(1 | g)`` are parsed but not
+      supported yet.
+
+    No other call, no string literal, subscript or keyword is accepted. Terms
+    are ordered as R orders them (main effects, then interactions) and named
+    as patsy names them: ``Intercept``, ``age[T.40-59]`` for the levels of a
+    categorical column (text, category or bool), ``np.log(bmi)``,
+    ``age[T.40-59]:bmi``, ``poly(x, 2)[1]``. A categorical column's dummies
+    form one model term for :meth:`PooledResult.wald_test_terms`.
 
     Parameters
     ----------
@@ -119,9 +157,9 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
         logit link (R's ``glm(family = binomial)``); a two-level text, boolean
         or categorical outcome models the second level (R's factor rule).
         ``"poisson"``: Poisson GLM. ``"glm"``: GLM of ``family``. ``"cox"``:
-        Cox model (see :class:`CoxPHRegressor`). A statsmodels class with
-        ``from_formula`` (e.g. ``sm.Probit``, ``sm.NegativeBinomial``) is
-        fitted as ``cls.from_formula(formula, df).fit(**fit_kwargs)``.
+        Cox model (see :class:`CoxPHRegressor`). A statsmodels model class
+        (e.g. ``sm.Probit``, ``sm.NegativeBinomial``) is fitted as
+        ``cls(outcome, design).fit(**fit_kwargs)`` on the formula's design.
     family : str or statsmodels family, default=None
         For ``model="glm"`` (required) or a GLM class: ``"gaussian"``,
         ``"binomial"``, ``"poisson"``, ``"gamma"``, ``"inverse_gaussian"`` or a
@@ -266,16 +304,29 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
                 f"fit_kwargs is passed to the fit of a statsmodels model class; model="
                 f"{self.model!r} is fitted by skmipool. Pass e.g. model=statsmodels.api.GLM."
             )
-        lhs, rhs, special = _parse(self.formula, kind)
+        formula = parse_model_formula(self.formula, kind)
+        self._check_columns(formula, X)
+        special = {s.role: s.column for s in formula.specials}
         cluster, strata = self._special_columns(special, X, kind)
         cov_type = "cluster" if "cluster" in special else self.cov_type
         self._check_cov_type(kind, cov_type, cluster)
-        self._check_complete(X, [cluster, strata])
+        self._check_complete(X, formula, [cluster, strata])
         if kind == "cox":
-            self._fit_cox(X, lhs, rhs, cluster, strata, cov_type)
+            self._fit_cox(X, formula, cluster, strata, cov_type)
         else:
-            self._fit_regression(X, kind, lhs, rhs, cluster, cov_type)
+            self._fit_regression(X, kind, formula, cluster, cov_type)
         return self
+
+    def _check_columns(self, formula: Formula, X) -> None:
+        for column, pos in zip(formula.columns, formula.positions, strict=True):
+            if column not in X.columns:
+                raise FormulaError(
+                    formula.text,
+                    pos,
+                    column,
+                    f"column {column!r} is not in the DataFrame; its columns are "
+                    f"{[str(c) for c in X.columns]}",
+                )
 
     def _special_columns(self, special, X, kind):
         cluster = special.get("cluster", None)
@@ -320,21 +371,21 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
                 f"for cluster-robust standard errors, or drop cluster."
             )
 
-    def _check_complete(self, X, extra):
-        used = _columns_in(self.formula, X.columns) + [c for c in extra if c is not None]
-        missing = [str(c) for c in dict.fromkeys(used) if X[c].isna().any()]
+    def _check_complete(self, X, formula: Formula, extra):
+        used = set(formula.columns) | {c for c in extra if c is not None}
+        missing = [str(c) for c in X.columns if c in used and X[c].isna().any()]
         if missing:
             raise ValueError(
                 f"columns {missing} used by the formula have missing values (NaN); the model "
                 f"needs complete data. Impute first: MIPooledEstimator(FormulaModel(...)).fit(df)."
             )
 
-    def _binary_outcome(self, X, lhs):
+    def _binary_outcome(self, X, response: Response):
         """R's rule for a factor outcome of a binomial GLM: model the second level."""
-        m = _NAME.match(lhs)
-        if m is None or m.group(1) not in X.columns:
+        name = response.name
+        if name is None or name not in X.columns:
             return X
-        col = X[m.group(1)]
+        col = X[name]
         if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
             return X
         if isinstance(col.dtype, pd.CategoricalDtype):
@@ -344,16 +395,15 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
             levels = sorted(pd.unique(col.dropna()))
         if len(levels) != 2:
             raise ValueError(
-                f"the outcome {lhs!r} of a binomial model needs two levels; it has "
+                f"the outcome {name!r} of a binomial model needs two levels; it has "
                 f"{len(levels)}: {[str(v) for v in levels]}."
             )
         self.classes_ = np.asarray(levels, dtype=object)
         data = X.copy()
-        data[m.group(1)] = (col == levels[1]).astype(np.float64)
+        data[name] = (col == levels[1]).astype(np.float64)
         return data
 
-    def _fit_regression(self, X, kind, lhs, rhs, cluster, cov_type):
-        formula = f"{lhs} ~ {rhs}"
+    def _fit_regression(self, X, kind, formula: Formula, cluster, cov_type):
         family = None
         if kind in ("logit", "poisson"):
             family = sm.families.Binomial() if kind == "logit" else sm.families.Poisson()
@@ -366,23 +416,27 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
         if isinstance(family, sm.families.Binomial) or (
             kind == "class" and issubclass(self.model, BinaryModel)
         ):
-            X = self._binary_outcome(X, lhs)
-        outcome = _NAME.match(lhs)
-        if family is not None and outcome is not None and outcome.group(1) in X.columns:
+            X = self._binary_outcome(X, formula.response)
+        endog = outcome_values(formula.response, X)
+        design = learn_design(formula, X)
+        exog = design.matrix(X)
+        _check_full_rank(exog.to_numpy(), design.names)
+        if family is not None:
             # as R's glm: "y values must be 0 <= y <= 1" for binomial, >= 0 for poisson, ...
-            check_outcome_range(X[outcome.group(1)].to_numpy(dtype=float), family)
+            check_outcome_range(endog.to_numpy(), family)
         cov_kwds = None
         if cov_type == "cluster":
             cov_kwds = {"groups": cluster_codes(X[cluster].to_numpy()), "use_correction": True}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=sm_exceptions.ConvergenceWarning)
             if kind == "ols":
-                res = smf.ols(formula, X, missing="raise").fit(cov_type=cov_type, cov_kwds=cov_kwds)
+                model = sm.OLS(endog, exog, missing="raise")
+                res = model.fit(cov_type=cov_type, cov_kwds=cov_kwds)
             elif kind in ("logit", "poisson", "glm"):
-                model = smf.glm(formula, X, family=family, missing="raise")
+                model = sm.GLM(endog, exog, family=family, missing="raise")
                 res, _ = fit_glm_at_optimum(model, 1e-12, 100, cov_type, cov_kwds)
             else:
-                res = self._fit_class(formula, X, family, cov_type, cov_kwds)
+                res = self._fit_class(endog, exog, family, cov_type, cov_kwds)
         converged = getattr(res, "converged", None)
         if converged is None and getattr(res, "mle_retvals", None):
             converged = res.mle_retvals.get("converged", True)
@@ -395,19 +449,21 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
             )
         df_resid = getattr(res, "df_resid", None)
         dfcom = float(df_resid) if df_resid is not None and float(df_resid) > 0 else None
+        self._design = design
         self._set_fitted(
             res,
-            [str(n) for n in res.model.exog_names],
+            design.names,
             np.asarray(res.cov_params()),
             dfcom,
             int(res.nobs),
             getattr(res, "llf", None),
             intercept=None,
+            model_terms=design.model_terms,
         )
 
-    def _fit_class(self, formula, X, family, cov_type, cov_kwds):
+    def _fit_class(self, endog, exog, family, cov_type, cov_kwds):
         kwargs = {"family": family} if family is not None else {}
-        model = self.model.from_formula(formula, X, missing="raise", **kwargs)
+        model = self.model(endog, exog, missing="raise", **kwargs)
         fit_kwargs = dict(self.fit_kwargs or {})
         params = inspect.signature(model.fit).parameters
         if "disp" in params and "disp" not in fit_kwargs:
@@ -418,29 +474,21 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
                 fit_kwargs.setdefault("cov_kwds", cov_kwds)
         return model.fit(**fit_kwargs)
 
-    def _fit_cox(self, X, lhs, rhs, cluster, strata, cov_type):
-        m = _SURV.match(lhs)
-        if m is None:
-            raise ValueError(
-                f"a Cox formula needs the outcome as Surv(time, event), e.g. "
-                f"'Surv(time, status) ~ age + t5'; got {lhs!r} on the left of '~'."
-            )
-        time_col, event_col = m.groups()
-        for col in (time_col, event_col):
-            if col not in X.columns:
-                raise ValueError(
-                    f"Surv({time_col}, {event_col}): column {col!r} is not in the DataFrame; "
-                    f"its columns are {list(X.columns)}."
-                )
-        event = _as_event(X[event_col].to_numpy(), f"(column {event_col!r})")
+    def _fit_cox(self, X, formula: Formula, cluster, strata, cov_type):
+        surv = formula.response
+        time = _as_time(X[surv.time].to_numpy(), f"(column {surv.time!r})")
+        event = _as_event(X[surv.event].to_numpy(), f"(column {surv.event!r})")
         if not event.any():
-            raise ValueError(f"column {event_col!r} has no events: the Cox model has no estimate.")
+            raise ValueError(f"column {surv.event!r} has no events: the Cox model has no estimate.")
+        # as R's coxph: factors coded as with an intercept, which the baseline hazard absorbs
+        design = learn_design(formula, X, coding_intercept=True, intercept_column=False)
+        exog = design.matrix(X)
         strata_values = None if strata is None else X[strata].to_numpy()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=sm_exceptions.ValueWarning)
-            model = PHReg.from_formula(
-                f"{time_col} ~ {rhs}",
-                X,
+            model = PHReg(
+                pd.Series(time, index=X.index, name=surv.time),
+                exog,
                 status=event.astype(np.float64),
                 ties=self.ties,
                 strata=None if strata is None else cluster_codes(strata_values),
@@ -452,7 +500,8 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
             "cluster": None if cluster is None else X[cluster].to_numpy(),
         }[cov_type]
         results, _ = fit_phreg(model, groups, strata_values)
-        names = [str(n) for n in model.exog_names]
+        names = design.names
+        self._design = design
         self._set_fitted(
             results,
             names,
@@ -461,6 +510,7 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
             X.shape[0],
             results.llf,
             intercept=None,
+            model_terms=design.model_terms,
         )
 
     # ------------------------------------------------------------- predict
@@ -468,7 +518,9 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
         """Predictions of the statsmodels fit on new data.
 
         OLS: fitted values; GLMs: mean response (a probability for logit);
-        Cox: the linear predictor x'b (not centred).
+        Cox: the linear predictor x'b (not centred). The design is rebuilt
+        from the formula's terms with what the fit learnt (levels, ``scale``
+        and ``poly`` parameters).
 
         Parameters
         ----------
@@ -484,7 +536,9 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
         if not isinstance(X, pd.DataFrame):
             raise TypeError(f"FormulaModel.predict needs a DataFrame; got {type(X).__name__}.")
         # no column check against fit: the formula picks its columns, the outcome may be absent
+        design: Design = self._design
+        exog = design.matrix(X).to_numpy()
         if isinstance(self.results_.model, PHReg):
-            pred = self.results_.predict(exog=X, transform=True, pred_type="lhr")
+            pred = self.results_.predict(exog=exog, transform=False, pred_type="lhr")
             return np.asarray(pred.predicted_values, dtype=float)
-        return np.asarray(self.results_.predict(X), dtype=float)
+        return np.asarray(self.results_.predict(exog, transform=False), dtype=float)
