@@ -475,6 +475,20 @@ class MidastouchModel:
 # --------------------------------------------------------------------- logit models
 
 
+def _logit_predictors(X: np.ndarray):
+    """Centred predictors, their means, the columns kept and the slopes' prior precision.
+
+    Shared by the logit models (logreg/polyreg and polr): predictors constant or
+    collinear in the observed rows are left out (mice's ``remove.lindep``), and each
+    slope gets the prior precision var(x) / PRIOR_SD_LOGIT^2 described above.
+    """
+    mean = X.mean(axis=0)
+    Xc = X - mean
+    sxx = Xc.T @ Xc
+    cols = select_predictors(sxx, np.einsum("ij,ij->j", X, X))
+    return Xc, mean, cols, np.diag(sxx)[cols] / X.shape[0] / PRIOR_SD_LOGIT**2
+
+
 def _multinomial_newton(Xd, y, n_classes, prior, start, max_iter=100, tol=1e-10):
     """Penalised maximum likelihood of a multinomial logit, class 0 the reference.
 
@@ -559,15 +573,11 @@ class LogitModel:
     def fit(self, data, rng, draw):
         if self.n_levels < 2:
             return self
-        X = data.X_obs
-        n = X.shape[0]
-        mean = X.mean(axis=0)
-        Xc = X - mean
-        sxx = Xc.T @ Xc
-        cols = select_predictors(sxx, np.einsum("ij,ij->j", X, X))
+        Xc, mean, cols, slope_prior = _logit_predictors(data.X_obs)
+        n = Xc.shape[0]
         Xd = np.column_stack([np.ones(n), Xc[:, cols]])
         codes = self._codes(data.y_obs)
-        prior = np.concatenate([[0.0], np.diag(sxx)[cols] / n / PRIOR_SD_LOGIT**2])
+        prior = np.concatenate([[0.0], slope_prior])
         J = self.n_levels - 1
         start = self._start
         if start is None or start[0].shape != cols.shape or np.any(start[0] != cols):
@@ -773,14 +783,8 @@ class PolrModel:
         self._fallback = None
         if self.n_levels < 2:
             return self
-        X = data.X_obs
-        n = X.shape[0]
-        mean = X.mean(axis=0)
-        Xc = X - mean
-        sxx = Xc.T @ Xc
-        cols = select_predictors(sxx, np.einsum("ij,ij->j", X, X))
+        Xc, mean, cols, prior = _logit_predictors(data.X_obs)  # as LogitModel's slopes
         codes = np.asarray(data.y_obs).astype(np.intp)
-        prior = np.diag(sxx)[cols] / n / PRIOR_SD_LOGIT**2  # as LogitModel's slopes
         start = self._start
         if start is None or start[0].shape != cols.shape or np.any(start[0] != cols):
             # thresholds at the logits of the observed cumulative proportions (+ 1/2 counts)
