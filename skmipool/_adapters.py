@@ -13,6 +13,7 @@ W = (dmu/deta)^2 / V(mu); Pearson estimate of the dispersion phi).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import numpy as np
@@ -747,7 +748,13 @@ def coef_estimate(estimator, X, y) -> Estimate:
     adapter = _adapter_for(estimator)
     if adapter is None:
         raise no_standard_error(estimator)
-    return adapter(estimator, X, y)
+    estimate = adapter(estimator, X, y)
+    if estimate.model is None:  # pooling refuses fits of different kinds (check_same_model)
+        final = estimator[-1] if is_pipeline(estimator) else estimator
+        link = _sklearn_glm(final)
+        kind = type(final).__name__ + (f"({link[1]})" if link is not None else "")
+        estimate = dataclasses.replace(estimate, model=kind)
+    return estimate
 
 
 def no_standard_error(estimator) -> NoStandardErrorError:

@@ -293,3 +293,15 @@ def test_fits_of_different_models_are_not_pooled_together():
     with pytest.raises(ValueError, match="imputation 2 is a"):
         compare([ols[0], logit[0]], [sm.OLS(y, X[:, :1]).fit()] * 2)
     assert pool(logit).n_imputations == 2  # one kind of model pools as before
+
+
+def test_scikit_learn_fits_of_different_models_are_not_pooled_together():
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(80, 2))
+    y = (X[:, 0] + rng.logistic(size=80) > 0).astype(float)
+    ols = (LinearRegression().fit(X, y), X, y)
+    logit = (LogisticRegression(C=np.inf).fit(X, y), X, y)
+    with pytest.raises(ValueError, match=r"imputation 2 is a LogisticRegression\(logit\) fit"):
+        pool([ols, logit])
