@@ -306,9 +306,10 @@ def peers(quick: bool) -> pd.DataFrame:
 def memory(quick: bool) -> pd.DataFrame:
     """Peak traced allocation of one fit (n_jobs=1) against M and keep_imputations.
 
-    The peak does not grow with M unless keep_imputations=True: fit keeps the fitted
-    imputers and estimators, not the completed copies. It is set by one imputer's working
-    set (IterativeImputer holds several copies of the data while it runs).
+    With the default ChainedImputer the peak grows with M even without keep_imputations:
+    each fitted ChainedImputer keeps its completed training data (one copy per
+    imputation), which ``transform`` needs to model columns that were complete at fit.
+    keep_imputations=True adds the completed copies of X and y on top.
     """
     from skmipool import MIPooledEstimator
 
