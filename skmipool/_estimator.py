@@ -416,9 +416,10 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         ``verbose`` to joblib.
     keep_imputations : bool, default=False
         Keep the M completed datasets in ``imputations_``. Off by default:
-        ``fit`` keeps the fitted imputers and estimators and the imputed cells,
-        not M copies of the data, so its peak memory stays near one completed
-        copy per worker plus the models.
+        ``fit`` keeps the fitted imputers and estimators and the imputed cells.
+        (A fitted ``ChainedImputer`` keeps its own completed training data for
+        ``transform``, so with the default imputer memory grows by about one
+        copy of the data per imputation either way.)
 
     Attributes
     ----------
