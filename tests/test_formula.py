@@ -120,6 +120,66 @@ def test_outside_the_grammar_is_an_error_naming_token_and_position(
     assert f"at position {position}" in str(err)
 
 
+def _sum(prefix, n):
+    return " + ".join(f"{prefix}{i}" for i in range(n))
+
+
+@pytest.mark.parametrize("op", [" + ", " - ", ":", " * ", " / "])
+def test_long_formulas_parse_or_raise_formula_error_not_recursion_error(op):
+    """``a + b + c`` leans left, one tree level per operator: the reader folds it in a loop.
+
+    ``y ~ x1 + ... + x5000`` (a formula pasted together for wide data) raised
+    RecursionError; long chains of the other operators end in a FormulaError
+    from the size caps, quickly.
+    """
+    text = "y ~ " + op.join(f"x{i}" for i in range(5000))
+    try:
+        parsed = parse_formula(text)
+    except FormulaError as err:
+        assert op.strip() in ("*", "/", ":")
+        assert "more than" in str(err)
+    else:
+        assert op.strip() in ("+", "-")
+        assert [t.label for t in parsed.terms][-1:] == (["x4999"] if op == " + " else ["x0"])
+        assert len(parsed.columns) == 5001
+
+
+def test_long_formulas_fit_and_keep_every_column():
+    parsed = parse_formula(f"y ~ {_sum('x', 3000)} - x7 + (1 + {_sum('x', 3000)} | g)")
+    assert [t.label for t in parsed.terms] == [f"x{i}" for i in range(3000) if i != 7]
+    assert parsed.random[0].label.startswith("1 + x0 + x1 + ")
+    assert parsed.columns[:3] == ("y", "x0", "x1") and parsed.columns[-1] == "g"
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame(rng.normal(size=(400, 300)), columns=[f"x{i}" for i in range(300)])
+    data["y"] = data["x0"] + rng.normal(size=400)
+    fit = FormulaModel(f"y ~ {_sum('x', 300)}").fit(data)
+    assert list(fit.params_.index) == ["Intercept", *(f"x{i}" for i in range(300))]
+    assert len(pickle.loads(pickle.dumps(fit))._model_terms) == 300
+
+
+TOO_BIG = [
+    # formula, token, message: each refused at once, before any large expansion
+    ("y ~ I(" + " + ".join(["x"] * 150) + ")", "I", "I() nests or chains more than 100 levels"),
+    ("y ~ scale(" + " * ".join(["x"] * 150) + ")", "scale", "scale() nests or chains"),
+    ("y ~ log(" + "-" * 150 + "x)", "-", "the formula nests deeper than 100 levels"),
+    (" + ".join(["x"] * 150) + " ~ z", "+", "the outcome nests or chains more than 100"),
+    ("y ~ C(" + " + ".join(["x"] * 150) + ")", "C", "C() nests or chains"),
+    ("y ~ " + ":".join(f"x{i}" for i in range(150)), ":", "more than 100 factors"),
+    ("y ~ " + "/".join(f"x{i}" for i in range(3000)), "/", "more than 100 factors"),
+    (f"y ~ ({_sum('x', 5000)}):({_sum('z', 5000)})", ":", "more than 2000 terms (5000 x 5000)"),
+    (f"y ~ ({_sum('x', 5000)})^3", "^", "more than 2000 terms"),
+    ("y ~ " + "*".join(f"x{i}" for i in range(3000)), "*", "more than 2000 terms"),
+]
+
+
+@pytest.mark.parametrize(("formula", "token", "message"), TOO_BIG)
+def test_formulas_beyond_the_size_caps_are_formula_errors(formula, token, message):
+    with pytest.raises(FormulaError, match=r"at position \d+") as info:
+        parse_formula(formula)
+    assert info.value.token == token
+    assert message in str(info.value)
+
+
 # ------------------------------------------------------------ what valid formulas mean
 
 PARSED = [
