@@ -1,9 +1,12 @@
 """The formula language: parsed by skmipool's grammar, never evaluated; design from the terms."""
 
+import json
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +18,7 @@ from skmipool import MIPooledEstimator, pool
 from skmipool.datasets import load_nhanes2, load_stanford2
 from skmipool.impute import ChainedImputer
 from skmipool.models import FormulaError, FormulaModel
+from skmipool.models._formula_design import learn_design
 from skmipool.models._formula_grammar import parse_formula
 
 
@@ -264,6 +268,32 @@ def test_valid_formulas_and_their_terms(formula, labels, intercept, specials, co
     )
 
 
+R_FORMULAS = json.loads((Path(__file__).parent / "fixtures" / "formula_r.json").read_text())
+
+
+@pytest.mark.parametrize("case", R_FORMULAS["terms"], ids=lambda c: c["formula"])
+def test_terms_and_intercept_equal_r_terms_formula(case):
+    """R's terms.formula (tests/r/make_fixtures_formula.R): labels, their order, intercept."""
+    parsed = parse_formula(case["formula"])
+    assert [t.label for t in parsed.terms] == case["labels"]
+    assert parsed.intercept is case["intercept"]
+
+
+def _r_name(name):
+    """patsy's names as R's model.matrix writes them: age[T.40-59] -> age40-59."""
+    return "(Intercept)" if name == "Intercept" else re.sub(r"\[(?:T\.)?([^\]]*)\]", r"\1", name)
+
+
+@pytest.mark.parametrize("case", R_FORMULAS["model_matrix"], ids=lambda c: c["rhs"])
+def test_design_equals_r_model_matrix(case):
+    """R's contrast rule, column order and values (model.matrix, make_fixtures_formula.R)."""
+    data = pd.DataFrame(R_FORMULAS["data"])
+    design = learn_design(parse_formula(f"y ~ {case['rhs']}"), data)
+    matrix = design.matrix(data)
+    assert [_r_name(c) for c in matrix.columns] == case["columns"]
+    np.testing.assert_array_equal(matrix.to_numpy(), np.asarray(case["values"], dtype=float))
+
+
 def test_random_effect_terms_are_parsed_into_nodes_and_refused_by_the_model(nhanes2):
     parsed = parse_formula("chl ~ bmi + (1 | age) + (1 + bmi || hyp)")
     assert [t.label for t in parsed.terms] == ["bmi"]
@@ -409,6 +439,18 @@ def test_design_errors_name_the_problem(frame, nhanes2):
     new = nhanes2.assign(age=nhanes2["age"].astype(str).replace("20-39", "0-19"))
     with pytest.raises(ValueError, match=r"level\(s\) \['0-19'\] that the fit did not see"):
         fit.predict(new)
+
+
+def test_design_does_not_depend_on_the_frames_memory_layout():
+    """numpy's exp/log on a strided column (a reversed frame) may differ in the last bit."""
+    fit = FormulaModel("y ~ exp(x) + log(z) + sqrt(z) + log1p(z) + I(x / z) + poly(z, 2)").fit(
+        _FUZZ_FRAME
+    )
+    reversed_rows = _FUZZ_FRAME.iloc[::-1]
+    np.testing.assert_array_equal(
+        fit._design.matrix(reversed_rows).to_numpy()[::-1],
+        fit._design.matrix(_FUZZ_FRAME).to_numpy(),
+    )
 
 
 def test_predict_needs_only_the_right_hand_side(nhanes2):

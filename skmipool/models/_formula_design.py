@@ -86,7 +86,9 @@ def _numbers(frame: pd.DataFrame, name: str, where: str) -> np.ndarray:
             f"column {name!r} in {where} is not numeric (dtype {column.dtype}); arithmetic "
             f"needs numbers. A categorical column enters a formula on its own or as C({name})."
         )
-    return column.to_numpy(dtype=np.float64)
+    # contiguous: numpy's transforms take a SIMD path only for contiguous input, and the
+    # strided path can differ in the last bit; the design must not depend on the layout
+    return np.ascontiguousarray(column.to_numpy(dtype=np.float64))
 
 
 def _evaluate(node, frame: pd.DataFrame, where: str):
