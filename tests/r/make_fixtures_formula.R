@@ -37,7 +37,9 @@ data <- data.frame(
 data$y <- 1
 rhs <- c(
   "f", "x + f", "0 + f", "0 + x + f + g", "f:g", "x + f:g", "f:x", "x:f + f", "f*g",
-  "f/x", "x/f", "f:g + f", "0 + f:g", "x:z + f:z", "(f + g + x)^2", "f:g:x + g"
+  "f/x", "x/f", "f:g + f", "0 + f:g", "x:z + f:z", "(f + g + x)^2", "f:g:x + g",
+  "scale(x) + poly(z, 2) + log(z):f + I(x^2) + sqrt(z) + exp(x / 4) + log1p(z)",
+  "poly(x, 3):g + scale(z)"
 )
 matrices <- lapply(rhs, function(r) {
   m <- model.matrix(as.formula(paste("y ~", r)), data)
