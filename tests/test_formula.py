@@ -1,9 +1,12 @@
 """The formula language: parsed by skmipool's grammar, never evaluated; design from the terms."""
 
+import json
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +18,7 @@ from skmipool import MIPooledEstimator, pool
 from skmipool.datasets import load_nhanes2, load_stanford2
 from skmipool.impute import ChainedImputer
 from skmipool.models import FormulaError, FormulaModel
+from skmipool.models._formula_design import learn_design
 from skmipool.models._formula_grammar import parse_formula
 
 
@@ -120,6 +124,66 @@ def test_outside_the_grammar_is_an_error_naming_token_and_position(
     assert f"at position {position}" in str(err)
 
 
+def _sum(prefix, n):
+    return " + ".join(f"{prefix}{i}" for i in range(n))
+
+
+@pytest.mark.parametrize("op", [" + ", " - ", ":", " * ", " / "])
+def test_long_formulas_parse_or_raise_formula_error_not_recursion_error(op):
+    """``a + b + c`` leans left, one tree level per operator: the reader folds it in a loop.
+
+    ``y ~ x1 + ... + x5000`` (a formula pasted together for wide data) raised
+    RecursionError; long chains of the other operators end in a FormulaError
+    from the size caps, quickly.
+    """
+    text = "y ~ " + op.join(f"x{i}" for i in range(5000))
+    try:
+        parsed = parse_formula(text)
+    except FormulaError as err:
+        assert op.strip() in ("*", "/", ":")
+        assert "more than" in str(err)
+    else:
+        assert op.strip() in ("+", "-")
+        assert [t.label for t in parsed.terms][-1:] == (["x4999"] if op == " + " else ["x0"])
+        assert len(parsed.columns) == 5001
+
+
+def test_long_formulas_fit_and_keep_every_column():
+    parsed = parse_formula(f"y ~ {_sum('x', 3000)} - x7 + (1 + {_sum('x', 3000)} | g)")
+    assert [t.label for t in parsed.terms] == [f"x{i}" for i in range(3000) if i != 7]
+    assert parsed.random[0].label.startswith("1 + x0 + x1 + ")
+    assert parsed.columns[:3] == ("y", "x0", "x1") and parsed.columns[-1] == "g"
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame(rng.normal(size=(400, 300)), columns=[f"x{i}" for i in range(300)])
+    data["y"] = data["x0"] + rng.normal(size=400)
+    fit = FormulaModel(f"y ~ {_sum('x', 300)}").fit(data)
+    assert list(fit.params_.index) == ["Intercept", *(f"x{i}" for i in range(300))]
+    assert len(pickle.loads(pickle.dumps(fit))._model_terms) == 300
+
+
+TOO_BIG = [
+    # formula, token, message: each refused at once, before any large expansion
+    ("y ~ I(" + " + ".join(["x"] * 150) + ")", "I", "I() nests or chains more than 100 levels"),
+    ("y ~ scale(" + " * ".join(["x"] * 150) + ")", "scale", "scale() nests or chains"),
+    ("y ~ log(" + "-" * 150 + "x)", "-", "the formula nests deeper than 100 levels"),
+    (" + ".join(["x"] * 150) + " ~ z", "+", "the outcome nests or chains more than 100"),
+    ("y ~ C(" + " + ".join(["x"] * 150) + ")", "C", "C() nests or chains"),
+    ("y ~ " + ":".join(f"x{i}" for i in range(150)), ":", "more than 100 factors"),
+    ("y ~ " + "/".join(f"x{i}" for i in range(3000)), "/", "more than 100 factors"),
+    (f"y ~ ({_sum('x', 5000)}):({_sum('z', 5000)})", ":", "more than 2000 terms (5000 x 5000)"),
+    (f"y ~ ({_sum('x', 5000)})^3", "^", "more than 2000 terms"),
+    ("y ~ " + "*".join(f"x{i}" for i in range(3000)), "*", "more than 2000 terms"),
+]
+
+
+@pytest.mark.parametrize(("formula", "token", "message"), TOO_BIG)
+def test_formulas_beyond_the_size_caps_are_formula_errors(formula, token, message):
+    with pytest.raises(FormulaError, match=r"at position \d+") as info:
+        parse_formula(formula)
+    assert info.value.token == token
+    assert message in str(info.value)
+
+
 # ------------------------------------------------------------ what valid formulas mean
 
 PARSED = [
@@ -201,6 +265,35 @@ def test_valid_formulas_and_their_terms(formula, labels, intercept, specials, co
     assert list(parsed.columns) == columns
     assert all(
         formula[p - 1] in "`" + c[0] for c, p in zip(parsed.columns, parsed.positions, strict=True)
+    )
+
+
+R_FORMULAS = json.loads((Path(__file__).parent / "fixtures" / "formula_r.json").read_text())
+
+
+@pytest.mark.parametrize("case", R_FORMULAS["terms"], ids=lambda c: c["formula"])
+def test_terms_and_intercept_equal_r_terms_formula(case):
+    """R's terms.formula (tests/r/make_fixtures_formula.R): labels, their order, intercept."""
+    parsed = parse_formula(case["formula"])
+    assert [t.label for t in parsed.terms] == case["labels"]
+    assert parsed.intercept is case["intercept"]
+
+
+def _r_name(name):
+    """patsy's names as R's model.matrix writes them: age[T.40-59] -> age40-59."""
+    return "(Intercept)" if name == "Intercept" else re.sub(r"\[(?:T\.)?([^\]]*)\]", r"\1", name)
+
+
+@pytest.mark.parametrize("case", R_FORMULAS["model_matrix"], ids=lambda c: c["rhs"])
+def test_design_equals_r_model_matrix(case):
+    """R's contrast rule, column order and values (model.matrix, make_fixtures_formula.R)."""
+    data = pd.DataFrame(R_FORMULAS["data"])
+    design = learn_design(parse_formula(f"y ~ {case['rhs']}"), data)
+    matrix = design.matrix(data)
+    assert [_r_name(c) for c in matrix.columns] == case["columns"]
+    # 0/1 codes and products are exact; scale, poly and the transforms agree to rounding
+    np.testing.assert_allclose(
+        matrix.to_numpy(), np.asarray(case["values"], dtype=float), rtol=1e-13, atol=1e-14
     )
 
 
@@ -349,6 +442,18 @@ def test_design_errors_name_the_problem(frame, nhanes2):
     new = nhanes2.assign(age=nhanes2["age"].astype(str).replace("20-39", "0-19"))
     with pytest.raises(ValueError, match=r"level\(s\) \['0-19'\] that the fit did not see"):
         fit.predict(new)
+
+
+def test_design_does_not_depend_on_the_frames_memory_layout():
+    """numpy's exp/log on a strided column (a reversed frame) may differ in the last bit."""
+    fit = FormulaModel("y ~ exp(x) + log(z) + sqrt(z) + log1p(z) + I(x / z) + poly(z, 2)").fit(
+        _FUZZ_FRAME
+    )
+    reversed_rows = _FUZZ_FRAME.iloc[::-1]
+    np.testing.assert_array_equal(
+        fit._design.matrix(reversed_rows).to_numpy()[::-1],
+        fit._design.matrix(_FUZZ_FRAME).to_numpy(),
+    )
 
 
 def test_predict_needs_only_the_right_hand_side(nhanes2):

@@ -1,4 +1,8 @@
-"""FormulaModel: an R-style formula on one DataFrame, fitted with statsmodels' formula API.
+"""FormulaModel: an R-style formula on one DataFrame, fitted with statsmodels.
+
+The formula is parsed by skmipool's grammar (``_formula_grammar``), the design
+matrix is built from its terms (``_formula_design``), and statsmodels fits the
+matrix; nothing the user wrote is evaluated.
 
 ``MIPooledEstimator(FormulaModel("chl ~ age + bmi")).fit(df)`` reads like R's
 ``pool(with(mice(df), lm(chl ~ age + bmi)))``: the outcome is a column of the

@@ -20,6 +20,7 @@ varying fastest.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,7 +86,9 @@ def _numbers(frame: pd.DataFrame, name: str, where: str) -> np.ndarray:
             f"column {name!r} in {where} is not numeric (dtype {column.dtype}); arithmetic "
             f"needs numbers. A categorical column enters a formula on its own or as C({name})."
         )
-    return column.to_numpy(dtype=np.float64)
+    # contiguous: numpy's transforms take a SIMD path only for contiguous input, and the
+    # strided path can differ in the last bit; the design must not depend on the layout
+    return np.ascontiguousarray(column.to_numpy(dtype=np.float64))
 
 
 def _evaluate(node, frame: pd.DataFrame, where: str):
@@ -397,12 +400,13 @@ def learn_design(
     fitted = {f: _learn_factor(f, frame) for f in factors}
     categorical = {f for f, part in fitted.items() if isinstance(part, _LevelPart)}
     codings = []
+    factor_sets = [set(term.factors) for term in formula.terms]
     for j, term in enumerate(formula.terms):
         coding = []
         for f in term.factors:
-            rest = set(term.factors) - {f}
+            rest = factor_sets[j] - {f}
             # R's TermCode: contrasts when the term without f is a margin already in the model
-            margin = not rest or any(rest <= set(t.factors) for t in formula.terms[:j])
+            margin = not rest or any(rest <= earlier for earlier in factor_sets[:j])
             coding.append(f in categorical and not margin)
         codings.append(coding)
     if not coding_intercept:
@@ -431,7 +435,7 @@ def learn_design(
         terms.append(DesignTerm(term.label, parts))
     design = Design(intercept_column, tuple(terms))
     names = design.names
-    twice = sorted({n for n in names if names.count(n) > 1})
+    twice = sorted(n for n, count in Counter(names).items() if count > 1)
     if twice:
         raise ValueError(
             f"the formula {formula.text!r} gives the design columns {twice} twice; rename the "

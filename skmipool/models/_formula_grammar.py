@@ -22,6 +22,12 @@ so that a model that supports them can read them. Anything else -- another
 call, a string literal, a subscript, a reserved word such as ``lambda`` -- is
 a :class:`FormulaError` that names the token and its 1-based position.
 
+Sizes are bounded so that no formula costs more than a moment or a deep
+recursion: a sum of thousands of terms is read in a loop, but the parts that
+are evaluated (the arguments of a call, the outcome) nest or chain at most
+100 operations, an interaction has at most 100 factors, and ``*``, ``:``,
+``/`` and ``^`` expand to at most 2000 terms.
+
 Names follow R: letters, digits, ``_`` and ``.`` (``log.bmi`` is one column
 name; there is no attribute access, so ``x.y`` is simply a name that must be a
 column). Other column names are written in backquotes: `` `age group` ``.
@@ -113,10 +119,13 @@ RESERVED = frozenset(keyword.kwlist) | {
 
 MAX_DEPTH = 100  # nesting of parentheses and operators
 MAX_TERMS = 2000  # terms after expanding *, ^ and :
+MAX_FACTORS = 100  # factors of one interaction term
+MAX_PRODUCTS = 100 * MAX_TERMS  # products formed by one '*', ':', '/' or '^' step
 
 _NAME = re.compile(r"(?:[^\W\d]|\.(?!\d))[\w.]*")
 _NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _OPERATORS = ("**", "||", "~", "+", "-", "*", "/", ":", "^", "|", "(", ")", ",", "=")
+_TERM_OPERATORS = ("+", "-", "*", "/", ":")  # left-associative operators of the term algebra
 
 
 class FormulaError(ValueError):
@@ -283,8 +292,15 @@ def deparse(node) -> str:
     if isinstance(node, UnaryOp):
         return f"{node.op}{deparse(node.operand)}"
     if isinstance(node, BinOp):
-        sep = f" {node.op} " if node.op in ("+", "-", "*", "|", "||", "~") else node.op
-        return f"{deparse(node.left)}{sep}{deparse(node.right)}"
+        chain = []  # a + b + c leans left: walk it in a loop, thousands of terms deep
+        while isinstance(node, BinOp):
+            chain.append(node)
+            node = node.left
+        pieces = [deparse(node)]
+        for binop in reversed(chain):
+            sep = f" {binop.op} " if binop.op in ("+", "-", "*", "|", "||", "~") else binop.op
+            pieces += [sep, deparse(binop.right)]
+        return "".join(pieces)
     args = [deparse(a) for a in node.args] + [f"{k}={deparse(v)}" for k, v in node.kwargs]
     return f"{node.func}({', '.join(args)})"
 
@@ -619,33 +635,49 @@ class Formula:
 
 def _names_in(node) -> tuple[str, ...]:
     """Column names inside an arithmetic expression (function names excluded)."""
-    if isinstance(node, Name):
-        return (node.name,)
-    if isinstance(node, BinOp):
-        return _names_in(node.left) + _names_in(node.right)
-    if isinstance(node, UnaryOp):
-        return _names_in(node.operand)
-    if isinstance(node, Paren):
-        return _names_in(node.inner)
-    if isinstance(node, Call):
-        return tuple(n for a in node.args for n in _names_in(a))
-    return ()
+    return tuple(name for name, _ in _node_names(node))
 
 
 def _node_names(node):
-    """(name, position) of every column a tree names, in order (levels in ref= excluded)."""
-    if isinstance(node, Name):
-        yield node.name, node.pos
-    elif isinstance(node, BinOp):
-        yield from _node_names(node.left)
-        yield from _node_names(node.right)
-    elif isinstance(node, UnaryOp):
-        yield from _node_names(node.operand)
-    elif isinstance(node, Paren):
-        yield from _node_names(node.inner)
-    elif isinstance(node, Call):
-        for a in node.args:
-            yield from _node_names(a)
+    """(name, position) of every column a tree names, in order (levels in ref= excluded).
+
+    A loop over a stack, not recursion: ``y ~ x1 + ... + x5000`` is a tree
+    5000 levels deep.
+    """
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Name):
+            yield node.name, node.pos
+        elif isinstance(node, BinOp):
+            stack += [node.right, node.left]
+        elif isinstance(node, UnaryOp):
+            stack.append(node.operand)
+        elif isinstance(node, Paren):
+            stack.append(node.inner)
+        elif isinstance(node, Call):
+            stack += reversed(node.args)
+
+
+def _deeper_than(node, limit: int) -> bool:
+    """Whether a tree has more than ``limit`` levels (counted in a loop, not by recursion)."""
+    stack = [(node, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, BinOp):
+            children = (node.left, node.right)
+        elif isinstance(node, UnaryOp):
+            children = (node.operand,)
+        elif isinstance(node, Paren):
+            children = (node.inner,)
+        elif isinstance(node, Call):
+            children = (*node.args, *(value for _, value in node.kwargs))
+        else:
+            children = ()
+        stack += [(child, depth + 1) for child in children]
+    return False
 
 
 @dataclass
@@ -656,6 +688,10 @@ class _Terms:
     intercept: bool | None = None  # None: not said
     specials: list = field(default_factory=list)
     random: list = field(default_factory=list)
+    keys: set = field(init=False, repr=False)  # frozensets of the terms, for the union
+
+    def __post_init__(self):
+        self.keys = {frozenset(t) for t in self.terms}
 
 
 class _Reader:
@@ -720,7 +756,20 @@ class _Reader:
             left = self.read(node.left)
             self.only_terms(left, node)
             return self.power(node, left)
-        left, right = self.read(node.left), self.read(node.right)
+        # a + b - c:d + ... leans left, one level per operator: fold it in a loop (left
+        # operands first, as recursion would) so that thousands of terms stay in bounds
+        chain = []
+        while isinstance(node, BinOp) and node.op in _TERM_OPERATORS:
+            chain.append(node)
+            node = node.left
+        result = self.read(node)
+        for binop in reversed(chain):
+            result = self.combine(binop, result, self.read(binop.right))
+        return result
+
+    def combine(self, node: BinOp, left: _Terms, right: _Terms) -> _Terms:
+        """``left op right`` for the term operators ``+ - : * /``."""
+        op = node.op
         if op == "+":
             return self.plus(left, right)
         if op == "-":
@@ -728,15 +777,13 @@ class _Reader:
         for side in (left, right):
             self.only_terms(side, node)
         if op == ":":
-            return self.capped(_Terms(self.interact(left.terms, right.terms)), node)
+            return self.capped(_Terms(self.interact(left.terms, right.terms, node)), node)
         if op == "*":
-            both = self.plus(left, right)
-            return self.capped(
-                self.plus(both, _Terms(self.interact(left.terms, right.terms))), node
-            )
+            product = _Terms(self.interact(left.terms, right.terms, node))  # before plus grows left
+            return self.capped(self.plus(self.plus(left, right), product), node)
         # "/": a/b is a + b %in% a, the terms of b within all factors of a
-        outer = tuple(f for t in left.terms for f in t)
-        nested = self.interact([outer], right.terms) if outer else []
+        outer = tuple(dict.fromkeys(f for t in left.terms for f in t))
+        nested = self.interact([outer], right.terms, node) if outer else []
         return self.capped(self.plus(left, _Terms(nested)), node)
 
     def power(self, node: BinOp, left: _Terms) -> _Terms:
@@ -753,16 +800,33 @@ class _Reader:
             )
         result = list(left.terms)
         for _ in range(int(min(exponent.value, MAX_TERMS)) - 1):
-            grown = self.union(result, self.interact(result, left.terms))
+            grown = self.union(result, self.interact(result, left.terms, node))
             self.check_size(grown, node)
             if len(grown) == len(result):
                 break
             result = grown
         return _Terms(result)
 
-    def interact(self, a, b) -> list:
-        out = [self.term_key(x + y) for x in a for y in b]
-        return list(dict.fromkeys(out))
+    def interact(self, a, b, node) -> list:
+        """Every term of ``a`` times every term of ``b`` (unique), stopping at the size caps."""
+        if len(a) * len(b) > MAX_PRODUCTS:
+            raise self.node_error(
+                node, f"the formula expands to more than {MAX_TERMS} terms ({len(a)} x {len(b)})"
+            )
+        out = {}
+        for x in a:
+            for y in b:
+                term = self.term_key(x + y)
+                if len(term) > MAX_FACTORS:
+                    raise self.node_error(
+                        node, f"an interaction of more than {MAX_FACTORS} factors is not a model"
+                    )
+                out[term] = None
+                if len(out) > MAX_TERMS:
+                    raise self.node_error(
+                        node, f"the formula expands to more than {MAX_TERMS} terms"
+                    )
+        return list(out)
 
     def union(self, a, b) -> list:
         seen = {frozenset(t) for t in a}
@@ -774,12 +838,17 @@ class _Reader:
         return out
 
     def plus(self, left: _Terms, right: _Terms) -> _Terms:
-        return _Terms(
-            self.union(left.terms, right.terms),
-            right.intercept if right.intercept is not None else left.intercept,
-            left.specials + right.specials,
-            left.random + right.random,
-        )
+        """The union of the terms; grows ``left`` in place (each _Terms is read once)."""
+        for t in right.terms:
+            key = frozenset(t)
+            if key not in left.keys:
+                left.keys.add(key)
+                left.terms.append(t)
+        if right.intercept is not None:
+            left.intercept = right.intercept
+        left.specials += right.specials
+        left.random += right.random
+        return left
 
     def minus(self, left: _Terms, right: _Terms, node) -> _Terms:
         if right.specials or right.random:
@@ -820,6 +889,7 @@ class _Reader:
     # ---- calls
     def call(self, node: Call) -> _Terms:
         func = NUMPY_SPELLINGS.get(node.func, node.func)
+        self.bounded(node, f"{node.func}()")
         label = deparse(node)
         if func in ("I", *TRANSFORMS):
             self.arithmetic(node, f"{node.func}()")
@@ -901,6 +971,15 @@ class _Reader:
         self.arithmetic(node_args[0], "poly()")
         return Poly(node_args[0], int(degree.value), label, node.pos)
 
+    def bounded(self, node, where: str) -> None:
+        """Arithmetic is evaluated, hashed and pickled by recursion: at most MAX_DEPTH levels."""
+        if _deeper_than(node, MAX_DEPTH):
+            raise self.node_error(
+                node,
+                f"{where} nests or chains more than {MAX_DEPTH} levels of operations; compute "
+                f"the column before fitting",
+            )
+
     def arithmetic(self, node, where: str) -> None:
         """Check that a subtree is arithmetic of columns, numbers and transforms."""
         if isinstance(node, Name | Number):
@@ -952,6 +1031,7 @@ def _response(reader: _Reader, node) -> Response | SurvResponse:
             )
         time, event = node.args
         return SurvResponse(time.name, event.name, deparse(node))
+    reader.bounded(node, "the outcome")
     reader.arithmetic(node, "the outcome")
     return Response(node, deparse(node))
 
