@@ -631,8 +631,9 @@ def design_derivative(estimator, X, feature, names) -> tuple[str, np.ndarray]:
     vector. For a Pipeline the feature is an input column, and dZ/dx is taken
     through the fitted preprocessing by central differences,
     (Z(x + h) - Z(x - h)) / 2h (exact up to rounding for linear steps such as
-    scalers; error O(h^2) for splines); steps that are not differentiable in
-    the feature (encoders) are refused.
+    scalers; error O(h^2) for splines, except at a boundary knot with constant
+    extrapolation, where it averages the inner and the flat slope); steps that
+    are not differentiable in the feature (encoders) are refused.
 
     Returns
     -------

@@ -200,8 +200,12 @@ def average_marginal_effect(features, at=None) -> MarginalEffect:
     features : str or list of str
         Feature name(s): term names of the model, or for a Pipeline input
         columns of X (the derivative is taken through the preprocessing,
-        e.g. a scaler or a spline basis; encoded categorical columns have no
-        derivative and are refused).
+        e.g. a scaler or a spline basis, by central differences; encoded
+        categorical columns have no derivative and are refused). At a spline's
+        boundary knot with constant extrapolation (SplineTransformer's
+        default) the central difference averages the slope inside the data
+        with the flat extrapolation, i.e. gives half the one-sided slope: avoid
+        ``at`` rows exactly at the data's minimum or maximum of that column.
     at : DataFrame, optional
         Rows at which to average instead of the completed data.
 
