@@ -71,7 +71,7 @@ ARMS = {
         "auto",
     ),
     REFERENCE: lambda: (_iterative(), False),
-    "IterativeImputer, bootstrapped (skmipool default)": lambda: (_iterative(), "auto"),
+    "IterativeImputer, bootstrapped (old skmipool default)": lambda: (_iterative(), "auto"),
 }
 
 
