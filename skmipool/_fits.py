@@ -197,28 +197,39 @@ def _model_terms_of(estimate: Estimate, coefficients) -> list[str]:
     return [t for t, cs in terms if any(c in cs for c in coefficients)]
 
 
+def _first_differing(estimates: Sequence[Estimate], attribute: str):
+    """(imputation number, value) of the first analysis whose ``attribute`` differs from
+    imputation 1's, or None when all agree."""
+    ref = getattr(estimates[0], attribute)
+    for i, e in enumerate(estimates[1:], start=2):
+        if getattr(e, attribute) != ref:
+            return i, getattr(e, attribute)
+    return None
+
+
 def check_same_model(estimates: Sequence[Estimate]) -> None:
     """The analyses must be fits of one kind of model (class, family and link)."""
-    ref = estimates[0].model
-    for i, e in enumerate(estimates[1:], start=2):
-        if e.model != ref:
-            raise ValueError(
-                f"imputation {i} is a {e.model or 'model of unknown kind'} fit, imputation 1 a "
-                f"{ref or 'model of unknown kind'} fit; Rubin's rules pool one analysis "
-                f"repeated on every completed dataset. Pass the fits of one model only."
-            )
+    odd = _first_differing(estimates, "model")
+    if odd is not None:
+        i, kind = odd
+        ref = estimates[0].model
+        raise ValueError(
+            f"imputation {i} is a {kind or 'model of unknown kind'} fit, imputation 1 a "
+            f"{ref or 'model of unknown kind'} fit; Rubin's rules pool one analysis "
+            f"repeated on every completed dataset. Pass the fits of one model only."
+        )
 
 
 def check_same_model_terms(estimates: Sequence[Estimate]):
     """The analyses' model terms (None when the first does not say); they must agree."""
     ref = estimates[0].model_terms
-    for i, e in enumerate(estimates[1:], start=2):
-        if e.model_terms != ref:
-            raise ValueError(
-                f"imputation {i} groups its coefficients into other model terms than "
-                f"imputation 1 ({e.model_terms} against {ref}); all analyses must be the same "
-                f"model."
-            )
+    odd = _first_differing(estimates, "model_terms")
+    if odd is not None:
+        i, terms = odd
+        raise ValueError(
+            f"imputation {i} groups its coefficients into other model terms than "
+            f"imputation 1 ({terms} against {ref}); all analyses must be the same model."
+        )
     return ref
 
 
