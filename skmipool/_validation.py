@@ -11,6 +11,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
+from pandas.api import types as pdt
 
 __all__ = ["check_integer", "check_names", "check_real", "real_array"]
 
@@ -49,9 +50,15 @@ def real_array(name: str, values) -> np.ndarray:
     if isinstance(values, str | bytes):
         raise TypeError(f"{name} must be numbers; got the text {values!r}.")
     if isinstance(values, pd.DataFrame | pd.Series):
+        dtypes = [values.dtype] if isinstance(values, pd.Series) else list(values.dtypes)
+        # pandas' extension dtypes (Float64, Int64, boolean) count as their numpy kind
         kinds = {
-            np.dtype(d).kind if isinstance(d, np.dtype) else "O"
-            for d in np.ravel([values.dtypes] if isinstance(values, pd.Series) else values.dtypes)
+            "c"
+            if pdt.is_complex_dtype(d)
+            else "f"
+            if pdt.is_numeric_dtype(d) or pdt.is_bool_dtype(d)
+            else "O"
+            for d in dtypes
         }
     else:
         kinds = {np.asarray(values).dtype.kind}

@@ -92,3 +92,14 @@ def test_overflowing_between_variance_gives_scale_advice_not_nan():
     est = np.array([[1e160, 1.0], [-1e160, 1.1], [3e160, 0.9]])
     with pytest.raises(ValueError, match=r"term 'big' overflows .*3e\+160.*Rescale"):
         pool_estimates(est, np.ones((3, 2)), names=["big", "small"])
+
+
+def test_nullable_pandas_estimates_are_numbers():
+    """pandas' Float64 / Int64 extension dtypes are real numbers, not objects."""
+    import pandas as pd
+
+    est = pd.DataFrame({"a": [1.0, 1.2, 0.8], "b": [2, 3, 4]}).astype(
+        {"a": "Float64", "b": "Int64"}
+    )
+    res = pool_estimates(est, np.full((3, 2), 0.1))
+    assert res.estimate.tolist() == [1.0, 3.0]
