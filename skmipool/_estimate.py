@@ -15,7 +15,7 @@ import pandas as pd
 from skmipool._pool import _check_dfcom
 from skmipool._scales import get_transform
 
-__all__ = ["Estimate", "check_model_terms"]
+__all__ = ["Estimate", "check_model_terms", "check_variance_components"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,12 @@ class Estimate:
         What kind of model produced the estimate (``"OLS"``,
         ``"GLM(Binomial, logit)"``, ``"LinearRegression"``, ...). :func:`pool`
         refuses to pool analyses whose ``model`` differs; None: unknown.
+    variance_components : mapping of str to float, optional
+        Variance parameters of the model that are not coefficients: a mixed
+        model's random-effect variances and covariances, its residual
+        variance and ICC, a frailty variance. Kept apart from ``estimate``:
+        :func:`pool` averages them over the imputations and never tests them
+        (as mitml's ``testEstimates(..., extra.pars = TRUE)``).
 
     Examples
     --------
@@ -67,6 +73,7 @@ class Estimate:
     scale: object = "identity"
     model_terms: tuple[tuple[str, tuple[str, ...]], ...] | None = None
     model: str | None = None
+    variance_components: tuple[tuple[str, float], ...] | None = None
 
     def __post_init__(self):
         est = self.estimate
@@ -101,6 +108,10 @@ class Estimate:
         object.__setattr__(self, "scale", get_transform(self.scale))
         if self.model_terms is not None:
             object.__setattr__(self, "model_terms", check_model_terms(self.model_terms, names))
+        if self.variance_components is not None:
+            object.__setattr__(
+                self, "variance_components", check_variance_components(self.variance_components)
+            )
 
 
 def check_model_terms(model_terms, names) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -136,4 +147,26 @@ def check_model_terms(model_terms, names) -> tuple[tuple[str, tuple[str, ...]], 
     terms = [t for t, _ in out]
     if len(set(terms)) != len(terms):
         raise ValueError(f"model term names must be unique; got {terms}.")
+    return tuple(out)
+
+
+def check_variance_components(components) -> tuple[tuple[str, float], ...]:
+    """Variance components as ``((name, value), ...)``: unique names, finite values."""
+    pairs = components.items() if isinstance(components, Mapping | pd.Series) else components
+    out = []
+    for pair in pairs:
+        try:
+            name, value = pair
+            value = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"variance_components must map each component's name to a number, e.g. "
+                f'{{"school: Intercept Var": 0.7, "Residual Var": 0.5}}; got the entry {pair!r}.'
+            ) from None
+        if not np.isfinite(value):
+            raise ValueError(f"variance component {name!r} is not finite ({value}).")
+        out.append((str(name), value))
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"variance component names must be unique; got {names}.")
     return tuple(out)

@@ -233,6 +233,22 @@ def check_same_model_terms(estimates: Sequence[Estimate]):
     return ref
 
 
+def check_same_variance_components(estimates: Sequence[Estimate]) -> pd.DataFrame | None:
+    """Each imputation's variance components as an (M, c) frame; the same names in every fit."""
+    first = estimates[0].variance_components
+    names = None if first is None else [n for n, _ in first]
+    for i, e in enumerate(estimates, start=1):
+        these = None if e.variance_components is None else [n for n, _ in e.variance_components]
+        if these != names:
+            raise ValueError(
+                f"imputation {i} has variance components {these}, imputation 1 has {names}: "
+                f"the analyses are not the same model. Fit the same model to every imputation."
+            )
+    if names is None:
+        return None
+    return pd.DataFrame([dict(e.variance_components) for e in estimates], columns=names)
+
+
 def check_same_nobs(estimates: Sequence[Estimate]) -> np.ndarray | None:
     """Warn when the estimation samples differ (Stata's mi estimate check)."""
     nobs = [e.nobs for e in estimates]
@@ -329,6 +345,7 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None, transform=No
     q = np.stack([e.estimate for e in estimates])
     u = np.stack([e.covariance for e in estimates])
     model_terms = check_same_model_terms(estimates)
+    components = check_same_variance_components(estimates)
     if names is not None:
         if len(names) != len(terms):
             raise ValueError(
@@ -353,6 +370,7 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None, transform=No
             transform=transform,
             nobs=nobs,
             model_terms=model_terms,
+            variance_components=components,
         )
     return pool_estimates(
         q,
@@ -363,4 +381,5 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None, transform=No
         input_scale="inference",
         nobs=nobs,
         model_terms=model_terms,
+        variance_components=components,
     )

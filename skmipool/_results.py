@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from skmipool._estimate import check_model_terms
+from skmipool._estimate import check_model_terms, check_variance_components
 from skmipool._pool import (
     RubinComponents,
     _check_dfcom,
@@ -109,6 +109,9 @@ class PooledResult:
         :func:`skmipool.pool_estimates`.
     model_terms : mapping of term to coefficient names, optional
         The terms of the analysis model (see :meth:`wald_test_terms`).
+    variance_components : DataFrame of shape (M, c), optional
+        Each imputation's variance components (columns), reported by
+        :attr:`variance_components`.
 
     Examples
     --------
@@ -131,6 +134,7 @@ class PooledResult:
         nobs=None,
         transform=None,
         model_terms=None,
+        variance_components=None,
     ):
         self._transform = get_transform(transform)
         self._q = np.asarray(estimates, dtype=float)
@@ -141,6 +145,7 @@ class PooledResult:
         self._model_terms = (
             None if model_terms is None else check_model_terms(model_terms, list(self._names))
         )
+        self._vc = _variance_component_frame(variance_components, self._q.shape[0])
 
     # ------------------------------------------------------------------ core
     @property
@@ -434,6 +439,54 @@ class PooledResult:
             return {n: [n] for n in self._names}
         return {term: list(coefs) for term, coefs in self._model_terms}
 
+    @property
+    def variance_components(self) -> pd.DataFrame | None:
+        """The model's variance components, averaged over the imputations.
+
+        Random-effect variances and covariances, the residual variance and the
+        ICC of a mixed model, or the frailty variance of a Cox model: each
+        is the mean of its M completed-data estimates (as mitml's
+        ``testEstimates(..., extra.pars = TRUE)``), with the smallest and
+        largest of them. They get no standard error, test or p-value: a
+        variance is bounded below by 0, so a t-test against 0 is meaningless.
+        None when the analyses have no variance components.
+
+        Returns
+        -------
+        DataFrame or None
+            Indexed by ``component``; columns ``estimate``, ``min``, ``max``.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from skmipool import pool_estimates
+        >>> vc = pd.DataFrame({"Group Var": [0.70, 0.74, 0.69], "Residual Var": [0.5, 0.52, 0.49]})
+        >>> res = pool_estimates(
+        ...     np.array([1.0, 1.2, 0.9]), np.array([0.04, 0.05, 0.04]), variance_components=vc
+        ... )
+        >>> res.variance_components.round(3)
+                      estimate   min   max
+        component
+        Group Var        0.710  0.69  0.74
+        Residual Var     0.503  0.49  0.52
+        """
+        if self._vc is None:
+            return None
+        table = pd.DataFrame(
+            {
+                "estimate": self._vc.mean(axis=0),
+                "min": self._vc.min(axis=0),
+                "max": self._vc.max(axis=0),
+            }
+        )
+        table.index.name = "component"
+        return table
+
+    @property
+    def variance_component_estimates(self) -> pd.DataFrame | None:
+        """Each imputation's variance components: rows imputations 1..M, None if none."""
+        return None if self._vc is None else self._vc.copy()
+
     def wald_test_terms(self) -> pd.DataFrame:
         """One pooled D1 test per term of the analysis model (an ANOVA-style table).
 
@@ -544,6 +597,11 @@ class Summary:
         if self.exponentiate:
             title += " (estimate and interval exponentiated)"
         body = self._display_table().to_string(float_format=lambda v: f"{v:.4g}")
+        vc = self.result.variance_components
+        if vc is not None:
+            body += "\nVariance components (mean over imputations; no test):\n" + vc.to_string(
+                float_format=lambda v: f"{v:.4g}"
+            )
         width = max(len(line) for line in body.splitlines())
         width = max(width, len(title))
         rule = "=" * width
@@ -556,6 +614,11 @@ class Summary:
 
     def _repr_html_(self) -> str:
         table = self._display_table().to_html(float_format=lambda v: f"{v:.4g}")
+        vc = self.result.variance_components
+        if vc is not None:
+            table += "<p>Variance components (mean over imputations; no test)</p>" + vc.to_html(
+                float_format=lambda v: f"{v:.4g}"
+            )
         foot = "<br>".join(html.escape(line) for line in self._footer_lines())
         return f"<div><b>Multiple imputation: Rubin's rules</b>{table}<p>{foot}</p></div>"
 
@@ -570,6 +633,7 @@ def pool_estimates(
     input_scale: str = "reporting",
     nobs=None,
     model_terms=None,
+    variance_components=None,
 ):
     """Pool M sets of estimates and their (co)variances with Rubin's rules.
 
@@ -602,6 +666,11 @@ def pool_estimates(
     model_terms : mapping of term to coefficient names, optional
         The analysis model's terms, e.g. ``{"age": ["age[T.40-59]",
         "age[T.60-99]"]}``, for :meth:`PooledResult.wald_test_terms`.
+    variance_components : DataFrame of shape (M, c), optional
+        Each imputation's variance components (random-effect and residual
+        variances, ICC, frailty variance), one column per component. They are
+        averaged, not pooled by Rubin's rules (see
+        :attr:`PooledResult.variance_components`).
 
     Returns
     -------
@@ -656,5 +725,30 @@ def pool_estimates(
         q, u = scale.to_inference(q, u)
         validate_imputations(q, u, names, full)
     return PooledResult(
-        q, u, names, dfcom=_check_dfcom(dfcom), nobs=nobs, transform=scale, model_terms=model_terms
+        q,
+        u,
+        names,
+        dfcom=_check_dfcom(dfcom),
+        nobs=nobs,
+        transform=scale,
+        model_terms=model_terms,
+        variance_components=variance_components,
     )
+
+
+def _variance_component_frame(components, m: int) -> pd.DataFrame | None:
+    """Per-imputation variance components as an (M, c) frame with finite values."""
+    if components is None:
+        return None
+    frame = pd.DataFrame(components)
+    if frame.shape[0] != m:
+        raise ValueError(
+            f"variance_components has {frame.shape[0]} rows for {m} imputations: give one row "
+            f"per imputation, one column per component."
+        )
+    for row in frame.itertuples(index=False):
+        check_variance_components(zip(map(str, frame.columns), row, strict=True))
+    frame = frame.astype(float).set_axis([str(c) for c in frame.columns], axis=1)
+    frame.index = pd.RangeIndex(1, m + 1, name="imputation")
+    frame.columns.name = "component"
+    return frame

@@ -305,3 +305,39 @@ def test_scikit_learn_fits_of_different_models_are_not_pooled_together():
     logit = (LogisticRegression(C=np.inf).fit(X, y), X, y)
     with pytest.raises(ValueError, match=r"imputation 2 is a LogisticRegression\(logit\) fit"):
         pool([ols, logit])
+
+
+def _vc_estimates(components):
+    return [
+        Estimate([1.0 + i / 10], [0.04], names=["a"], dfcom=20, variance_components=vc)
+        for i, vc in enumerate(components)
+    ]
+
+
+def test_variance_components_are_averaged_never_tested():
+    """mitml's extra.pars: each component is the mean of its M estimates, no SE or test."""
+    comps = [{"g": 0.5, "res": 1.0}, {"g": 0.6, "res": 1.2}, {"g": 0.9, "res": 1.1}]
+    res = pool(_vc_estimates(comps))
+    vc = res.variance_components
+    assert list(vc.index) == ["g", "res"]
+    assert list(vc.columns) == ["estimate", "min", "max"]
+    np.testing.assert_allclose(vc["estimate"], [2.0 / 3, 1.1])
+    np.testing.assert_allclose(vc["min"], [0.5, 1.0])
+    np.testing.assert_allclose(vc["max"], [0.9, 1.2])
+    assert res.variance_component_estimates.shape == (3, 2)
+    assert list(res.terms) == ["a"]  # the components are not terms
+    assert "Variance components" in str(res.summary())
+
+
+def test_variance_components_must_match_between_imputations():
+    comps = [{"g": 0.5, "res": 1.0}, {"g": 0.6}, {"g": 0.9, "res": 1.1}]
+    with pytest.raises(ValueError, match=r"imputation 2 has variance components \['g'\]"):
+        pool(_vc_estimates(comps))
+
+
+def test_variance_components_validated():
+    with pytest.raises(ValueError, match="'g' is not finite"):
+        Estimate([1.0], [0.1], variance_components={"g": np.nan})
+    with pytest.raises(ValueError, match="3 rows for 2 imputations"):
+        pool_estimates(np.ones(2), np.ones(2), variance_components=pd.DataFrame({"g": [1, 2, 3]}))
+    assert pool_estimates(np.array([1.0, 2.0]), np.ones(2)).variance_components is None
