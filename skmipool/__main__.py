@@ -47,15 +47,38 @@ class CommandError(Exception):
     """A problem with the user's input, reported in one line."""
 
 
-def _read_csv(path: str):
+MISSING_MARKERS = ("", "NA")  # an empty cell, and R's write.csv
+
+
+def _read_csv(path: str, na=MISSING_MARKERS):
     file = Path(path)
     if not file.is_file():
         raise CommandError(f"no such file: {path}")
     try:
-        # only empty cells are missing: a literal "NA" stays text and is reported
-        return pd.read_csv(file, na_values=[""], keep_default_na=False)
+        # only the given markers are missing: "N/A", "null" or "None" stay text and are
+        # reported by _check_text_columns, never silently taken for missing values
+        frame = pd.read_csv(file, na_values=list(na), keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise CommandError(f"cannot read {path} as CSV: {exc}") from None
+    _check_numbers_with_text(frame, na)
+    return frame
+
+
+def _check_numbers_with_text(frame, na) -> None:
+    """A column of numbers with a few text cells: most likely an unknown missing-value marker."""
+    for col in frame.columns:
+        values = frame[col].dropna()
+        if values.empty or pd.api.types.is_numeric_dtype(values):
+            continue
+        numbers = pd.to_numeric(values.astype(str), errors="coerce")
+        text = values[numbers.isna()].astype(str)
+        if numbers.notna().mean() >= 0.5 and len(text):
+            tokens = sorted(set(text))[:5]
+            raise CommandError(
+                f"column {col!r} holds numbers but also the text {tokens} in {len(text)} "
+                f"row(s); missing values are only the cells {list(na)}. If {tokens[0]!r} marks "
+                f"a missing value, add it: --na {' '.join(repr(t) for t in (*na, tokens[0]))}"
+            )
 
 
 def _formula_columns(formula: str, model: str, columns) -> list[str]:
@@ -94,7 +117,7 @@ def _json_value(value):
 
 def fit_command(args) -> str:
     """Run ``skmipool fit``; return the text to print."""
-    frame = _read_csv(args.data)
+    frame = _read_csv(args.data, args.na)
     _formula_columns(args.formula, args.model, frame.columns)
     _check_text_columns(frame)
     if not 0 < args.level < 1:
@@ -131,7 +154,8 @@ def fit_command(args) -> str:
     header = (
         f"{args.data}: {len(frame)} rows, {int(frame.isna().sum().sum())} missing cells; "
         f"{args.formula} ({args.model}), M = {args.imputations}; chained equations "
-        f"(pmm for numbers, logistic models for categories) on all columns\n\n"
+        f"(ChainedImputer's defaults: local residual draws for numbers, logistic models for "
+        f"categories) on all columns\n\n"
     )
     return header + str(mi.summary(level=args.level, exponentiate=args.exponentiate))
 
@@ -146,7 +170,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=2026, help="random seed")
     sub = parser.add_subparsers(dest="command")
     fit = sub.add_parser("fit", help="impute a CSV file, fit a formula, pool")
-    fit.add_argument("data", help="CSV file; empty cells are missing values")
+    fit.add_argument("data", help="CSV file; empty cells and NA are missing values")
+    fit.add_argument(
+        "--na",
+        nargs="*",
+        default=list(MISSING_MARKERS),
+        metavar="MARKER",
+        help='cell values that mean "missing" (default: empty cells and NA, as R writes them)',
+    )
     fit.add_argument("--formula", required=True, help='e.g. "y ~ x1 + x2"')
     fit.add_argument("--model", choices=["ols", "logit", "poisson", "cox"], default="ols")
     fit.add_argument("-m", "--imputations", type=int, default=20, help="number of imputations")

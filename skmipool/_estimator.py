@@ -47,6 +47,7 @@ from skmipool._contrasts import default_analysis, is_categorical, learn_levels, 
 from skmipool._estimate import Estimate
 from skmipool._fits import pool
 from skmipool._results import how_many_imputations
+from skmipool._validation import as_pandas
 from skmipool._version import __version__
 from skmipool.impute import ChainedImputer
 from skmipool.impute._columns import identifier_like_columns
@@ -79,6 +80,15 @@ class InconsistentVersionWarning(UserWarning):
 
 class DeterministicImputationWarning(UserWarning):
     """All M completed datasets are equal: the pooled SE ignores imputation uncertainty."""
+
+
+def _free_name(base: str, taken: set[str]) -> str:
+    """``base``, or ``base`` with a numbered suffix: a column name not in ``taken``."""
+    name, k = base, 0
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    return name
 
 
 def _default_imputer():
@@ -683,6 +693,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         return get_tags(self._base_estimator()).estimator_type == "classifier"
 
     def _validate_X(self, X, reset: bool):
+        X = as_pandas(X)  # polars, pyarrow: column names kept
         if sparse.issparse(X):
             raise TypeError(
                 "sparse input is not supported: imputation needs the missing cells as NaN in a "
@@ -724,13 +735,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 f"columns {[str(c) for c in all_missing]} of X are entirely missing: there is "
                 f"nothing to impute them from. Drop them before fitting."
             )
-        numeric = frame.select_dtypes(include=["number", "bool"])
-        constant = [str(c) for c in numeric.columns if numeric[c].nunique(dropna=True) == 1]
-        if constant and self.estimand == "coef":
-            raise ValueError(
-                f"columns {constant} of X are constant: their coefficients are not identified "
-                f"(collinear with the intercept). Drop them before fitting."
-            )
+        self._check_constant_columns(frame, estimator)
         ids = identifier_like_columns(X) if isinstance(X, pd.DataFrame) else []
         if ids:
             raise ValueError(
@@ -748,6 +753,50 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                     f"{type(imputer).__name__} imputes numbers only. Encode them (e.g. one-hot "
                     f"or category codes) or use skmipool.impute.ChainedImputer."
                 )
+
+    def _check_constant_columns(self, frame, estimator) -> None:
+        """Constant predictors are an error (no coefficient); other constant columns a warning.
+
+        A constant outcome or special column (an event indicator without censoring,
+        one stratum) is valid data and passes in silence.
+        """
+        constant = [str(c) for c in frame.columns if frame[c].nunique(dropna=True) == 1]
+        if not constant:
+            return
+        if hasattr(estimator, "_column_roles"):  # skmipool.models: they say which is which
+            predictors, roles = estimator._column_roles(map(str, frame.columns))
+        elif is_pipeline(estimator) and self.estimator is not None:
+            predictors, roles = None, {}  # a user's pipeline may drop or combine columns
+        else:
+            predictors, roles = {str(c) for c in frame.columns}, {}
+        for col in constant:
+            values = frame[col].dropna()
+            if roles.get(col) == "event" and not values.astype(bool).any():
+                raise ValueError(
+                    f"the event column {col!r} has no events (every observed value is "
+                    f"{plain_value(values.iloc[0])!r}): a Cox model has no estimate without "
+                    f"events. Check the coding of {col!r} (1 or True = event)."
+                )
+        used = [c for c in constant if predictors is not None and c in predictors]
+        if used and self.estimand == "coef":
+            raise ValueError(
+                f"columns {used} of X are constant: they are predictors of the analysis, whose "
+                f"coefficients are then not identified (collinear with the intercept). Drop them "
+                f"before fitting."
+            )
+        unused = [c for c in constant if c not in roles and c not in used]
+        if unused:
+            what = (
+                "if the pipeline uses them, their coefficients are not identified"
+                if predictors is None
+                else "the analysis does not use them"
+            )
+            warnings.warn(
+                f"columns {unused} of X are constant: they carry no information for the "
+                f"imputation, and {what}. Drop them to silence this warning.",
+                UserWarning,
+                stacklevel=4,
+            )
 
     def _validate_y(self, y, n: int):
         if y is None:
@@ -800,13 +849,15 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             if self._is_classifier():
                 classes = np.unique(y)
                 codes = pd.get_dummies(pd.Categorical(y, categories=classes), drop_first=True)
-                target_cols = [f"{_TARGET}{i}" for i in range(codes.shape[1])]
+                taken = set(map(str, frame.columns))
+                target_cols = [_free_name(f"{_TARGET}{i}", taken) for i in range(codes.shape[1])]
                 for col, (_, values) in zip(target_cols, codes.items(), strict=True):
                     frame[col] = values.to_numpy(dtype=float)
             else:
+                taken = set(map(str, frame.columns))
                 target = str(y_name) if y_name is not None else _TARGET
-                if target in frame.columns:
-                    target = _TARGET
+                if target in taken:
+                    target = _free_name(_TARGET, taken)
                 frame[target] = y
                 target_cols = [target]
         return frame, target_cols
@@ -845,6 +896,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 stacklevel=2,
             )
         X = self._validate_X(X, reset=True)
+        y = as_pandas(y)
         self._check_columns(X, imputer, estimator)
         estimator = self._analysis(X)
         if is_pipeline(estimator) and self.estimand == "coef" and self.variance == "auto":

@@ -22,7 +22,7 @@ from skmipool._pool import (
     validate_imputations,
 )
 from skmipool._scales import get_transform
-from skmipool._validation import check_integer, check_real, real_array
+from skmipool._validation import as_pandas, check_integer, check_real, real_array
 from skmipool._wald import d1_test
 
 __all__ = ["PooledResult", "Summary", "how_many_imputations", "pool_estimates"]
@@ -704,6 +704,7 @@ def pool_estimates(
     >>> round(float(res.estimate.iloc[0]), 4), res.scale
     (0.4137, 'fisher_z')
     """
+    estimates, covariances = as_pandas(estimates), as_pandas(covariances)  # polars, pyarrow
     q, names = _coerce_estimates(estimates, names)
     m, k = q.shape
     if isinstance(covariances, pd.DataFrame) and k > 1:

@@ -13,7 +13,26 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as pdt
 
-__all__ = ["check_integer", "check_names", "check_real", "real_array"]
+__all__ = ["as_pandas", "check_integer", "check_names", "check_real", "real_array"]
+
+
+def as_pandas(data):
+    """A polars or pyarrow frame (or series) as pandas, column names kept; else unchanged.
+
+    Frames with a ``to_pandas`` method (polars, pyarrow) use it; other frames that
+    speak the DataFrame interchange protocol (``__dataframe__``) go through
+    :func:`pandas.api.interchange.from_dataframe`. pandas objects, numpy arrays
+    and lists are returned as they are.
+    """
+    if isinstance(data, pd.DataFrame | pd.Series | np.ndarray) or data is None:
+        return data
+    if callable(getattr(data, "to_pandas", None)):
+        out = data.to_pandas()
+        if isinstance(out, pd.DataFrame | pd.Series):
+            return out
+    if hasattr(data, "__dataframe__"):
+        return pd.api.interchange.from_dataframe(data)
+    return data
 
 
 def check_integer(name: str, value, minimum: int) -> int:

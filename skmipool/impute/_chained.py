@@ -18,6 +18,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skmipool._validation import as_pandas
 from skmipool.impute._columns import ColumnSpec, decode_column, encode_column, learn_spec
 from skmipool.impute._models import (
     LogitModel,
@@ -520,6 +521,7 @@ default=None
 
     def _validate_input(self, X, reset: bool):
         """X as a DataFrame or a float array, after scikit-learn's checks."""
+        X = as_pandas(X)  # polars, pyarrow: column names kept
         if sparse.issparse(X):
             raise TypeError(
                 "sparse input is not supported: imputation needs the missing cells as NaN in a "

@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from skmipool._adapters import _check_full_rank, formula_model_terms, statsmodels_model_name
 from skmipool._estimate import Estimate
+from skmipool._validation import as_pandas
 
 __all__ = ["Design", "FittedModelMixin", "build_design", "cluster_codes"]
 
@@ -97,6 +98,7 @@ def build_design(
         position in X) without the special columns.
     """
     special = {k: v for k, v in (special or {}).items() if v is not None}
+    X = as_pandas(X)  # polars, pyarrow: column names kept
     if sparse.issparse(X):
         raise TypeError("sparse X is not supported; convert it with X.toarray().")
     is_frame = isinstance(X, pd.DataFrame) and all(isinstance(c, str) for c in X.columns)
@@ -214,6 +216,21 @@ class FittedModelMixin:
             self.coef_ = params
             if intercept is not None:
                 self.intercept_ = 0.0
+
+    def _column_roles(self, columns) -> tuple[set[str], dict[str, str]]:
+        """(predictor columns, ``{column: role}`` of the others) among the columns of X.
+
+        The other roles are the outcome and special columns named by parameters
+        (``time``, ``event``, ``strata``, ``cluster``, ``groups``); every other
+        column is a predictor.
+        """
+        params = self.get_params(deep=False)
+        roles = {
+            str(params[k]): k
+            for k in ("time", "event", "strata", "cluster", "groups")
+            if isinstance(params.get(k), str)
+        }
+        return {str(c) for c in columns} - set(roles), roles
 
     def get_estimate(self) -> Estimate:
         """The estimates, their covariance, complete-data df, nobs and log-likelihood.

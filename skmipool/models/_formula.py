@@ -28,6 +28,7 @@ from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.tools import sm_exceptions
 
 from skmipool._adapters import _check_full_rank
+from skmipool._validation import as_pandas
 from skmipool.models._cox import _as_event, _as_time, cox_dfcom, fit_phreg
 from skmipool.models._design import FittedModelMixin, cluster_codes
 from skmipool.models._formula_design import Design, learn_design, outcome_values
@@ -296,6 +297,7 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
                 f"FormulaModel reads the outcome from the formula {self.formula!r}: call "
                 f"fit(df) with the outcome as a column of df, and no y."
             )
+        X = as_pandas(X)  # polars, pyarrow: column names kept
         if not isinstance(X, pd.DataFrame):
             raise TypeError(
                 f"FormulaModel needs a pandas DataFrame with the formula's columns; got "
@@ -320,6 +322,25 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
         else:
             self._fit_regression(X, kind, formula, cluster, cov_type)
         return self
+
+    def _column_roles(self, columns) -> tuple[set[str], dict[str, str]]:
+        """(predictor columns, ``{column: role}`` of the others): read from the formula.
+
+        The outcome (roles ``time`` and ``event`` for ``Surv()``, else
+        ``outcome``) and the special columns (``cluster()``, ``strata()``, the
+        ``cluster``/``strata`` parameters) have roles; the other columns the
+        formula names are predictors. Columns the formula does not name are
+        neither.
+        """
+        formula = parse_model_formula(self.formula, self._kind())
+        roles = {s.column: s.role for s in formula.specials}
+        roles.update({c: r for r, c in (("cluster", self.cluster), ("strata", self.strata)) if c})
+        response = formula.response
+        if isinstance(response, SurvResponse):
+            roles.update({response.time: "time", response.event: "event"})
+        elif response is not None:
+            roles.update(dict.fromkeys(response.columns, "outcome"))
+        return set(formula.columns) - set(roles), roles
 
     def _check_columns(self, formula: Formula, X) -> None:
         for column, pos in zip(formula.columns, formula.positions, strict=True):
@@ -537,6 +558,7 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
         ndarray of shape (n_samples,)
         """
         check_is_fitted(self, "results_")
+        X = as_pandas(X)  # polars, pyarrow: column names kept
         if not isinstance(X, pd.DataFrame):
             raise TypeError(f"FormulaModel.predict needs a DataFrame; got {type(X).__name__}.")
         # no column check against fit: the formula picks its columns, the outcome may be absent
