@@ -28,6 +28,10 @@ from skmipool._wald import d1_test
 __all__ = ["PooledResult", "Summary", "how_many_imputations", "pool_estimates"]
 
 
+# White, Royston & Wood (2011), section 7.3: Monte Carlo error of an estimate < 10% of its SE
+MC_ERROR_LIMIT = 0.1
+
+
 def check_level(level) -> float:
     """Validate a confidence level in (0, 1)."""
     try:
@@ -395,6 +399,84 @@ class PooledResult:
             }
         )
 
+    def _without_imputation(self, j: int) -> PooledResult:
+        """The same pooling on the M - 1 imputations other than imputation ``j`` (0-based)."""
+        keep = np.arange(self.n_imputations) != j
+        return PooledResult(
+            self._q[keep],
+            self._u[keep],
+            list(self._names),
+            dfcom=self._dfcom,
+            transform=self._transform,
+        )
+
+    def mc_error(self, level: float = 0.95) -> pd.DataFrame:
+        """Monte Carlo error of every pooled figure: how much it moves between runs of M.
+
+        The jackknife over imputations (White, Royston & Wood 2011, section
+        7.1; Stata's ``mi estimate, mcerror``): each figure f is recomputed
+        without imputation j, for j = 1..M, and its Monte Carlo standard error
+        is ``sqrt((M - 1) / M * sum_j (f_(-j) - mean_j f_(-j))**2)``. For the
+        estimate on the inference scale this equals ``sqrt(B / M)`` exactly.
+        White et al. suggest M large enough that the error of an estimate is
+        below 10% of its standard error, of a p-value near 0.05 below 0.01.
+
+        Parameters
+        ----------
+        level : float, default=0.95
+            Confidence level of the interval limits whose error is reported.
+
+        Returns
+        -------
+        DataFrame
+            Indexed by term; columns ``estimate, std_error, df, p_value,
+            conf_low, conf_high, fmi``: the Monte Carlo standard error of each
+            (on the scale :meth:`to_frame` reports it).
+
+        Raises
+        ------
+        ValueError
+            With fewer than 3 imputations (a leave-one-out pool needs 2).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skmipool import pool_estimates
+        >>> q = np.array([1.0, 1.2, 0.9, 1.1])
+        >>> res = pool_estimates(q, np.full(4, 0.04), dfcom=30)
+        >>> err = res.mc_error()
+        >>> bool(np.isclose(err.loc["x0", "estimate"], np.sqrt(q.var(ddof=1) / 4)))
+        True
+        """
+        m = self.n_imputations
+        if m < 3:
+            raise ValueError(
+                f"the jackknife Monte Carlo error needs at least 3 imputations (each "
+                f"leave-one-out pool needs 2); this result has M = {m}."
+            )
+        columns = ["estimate", "std_error", "df", "p_value", "conf_low", "conf_high", "fmi"]
+        level = check_level(level)
+        loo = np.stack(
+            [self._without_imputation(j).to_frame(level)[columns].to_numpy() for j in range(m)]
+        )
+        # an infinite df (B = 0 without imputation j) in every pool moves by 0, in some by inf
+        infinite = np.isinf(loo)
+        finite = np.where(infinite, 0.0, loo)
+        # White, Royston & Wood (2011), section 7.1: jackknife variance over imputations
+        err = np.sqrt((m - 1) / m * np.sum((finite - finite.mean(axis=0)) ** 2, axis=0))
+        err = np.where(infinite.any(axis=0) & ~infinite.all(axis=0), np.inf, err)
+        return pd.DataFrame(err, index=self._names, columns=columns)
+
+    def _mc_error_ratio(self) -> pd.Series:
+        """Monte Carlo error of each estimate relative to its SE: sqrt(B / M) / sqrt(T).
+
+        sqrt(B / M) is the jackknife error of Q̄ (White, Royston & Wood 2011, section 7.1)
+        on the inference scale, where the SE is sqrt(T).
+        """
+        c = self._components
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self._series(np.sqrt(c.b / c.m / c.t), "mc_error_ratio")
+
     def wald_test(self, terms=None, value=0.0, *, restriction=None):
         """Test several parameters at once with the D1 statistic.
 
@@ -575,7 +657,28 @@ class Summary:
             "Smallest df": float(r.df.min()),
             "Smallest relative efficiency": float(r.relative_efficiency.min()),
             "Recommended M (von Hippel 2020)": how_many_imputations(r.fmi.max(), r.n_imputations),
+            **self._mc_footer(),
         }
+
+    def _mc_footer(self) -> dict:
+        """The largest Monte Carlo error of an estimate, and a word when M is too small.
+
+        White, Royston & Wood (2011, section 7.3) ask for a Monte Carlo error of each
+        estimate below 10% of its standard error; it shrinks as 1/sqrt(M), so
+        M * (ratio / 0.1)**2 imputations reach that.
+        """
+        ratio = self.result._mc_error_ratio()
+        if not np.isfinite(ratio).any():
+            return {}
+        term = ratio.idxmax()
+        out = {"Largest Monte Carlo error of an estimate": f"{ratio[term]:.2g} SE ({term})"}
+        if ratio[term] > MC_ERROR_LIMIT:
+            needed = math.ceil(self.result.n_imputations * (ratio[term] / MC_ERROR_LIMIT) ** 2)
+            out["M too small for the reported digits"] = (
+                f"use about {needed} imputations for a Monte Carlo error below "
+                f"{MC_ERROR_LIMIT:g} SE (see mc_error())"
+            )
+        return out
 
     def _display_table(self) -> pd.DataFrame:
         lo, hi = f"[{(1 - self.level) / 2:g}", f"{(1 + self.level) / 2:g}]"

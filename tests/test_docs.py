@@ -71,3 +71,15 @@ def test_user_guide_mixed_type_workflows_run():
     terms = namespace["mi"].pooled_.model_terms
     assert list(terms) == ["age", "bmi", "hyp"] and len(terms["age"]) == 2
     assert len(terms["bmi"]) == 5  # n_knots + degree - 1 = 6 splines, less the bias column
+
+
+def test_user_guide_monte_carlo_error_example_runs(capsys):
+    """The mc_error example of the user guide, run as written (~1 s)."""
+    guide = (ROOT / "docs" / "user_guide.md").read_text()
+    (block,) = _python_blocks(guide, "### Monte Carlo error")
+    namespace = {}
+    exec(compile(block, "user_guide.md", "exec"), namespace)
+    printed = capsys.readouterr().out
+    assert "std_error" in printed and "hyp[T.yes]" in printed
+    err = namespace["mi"].pooled_.mc_error()
+    assert (err["estimate"] > 0).all()
