@@ -46,7 +46,7 @@ from skmipool._adapters import (
 from skmipool._contrasts import default_analysis, is_categorical, learn_levels, plain_value
 from skmipool._estimate import Estimate
 from skmipool._fits import pool
-from skmipool._results import how_many_imputations
+from skmipool._results import Summary, how_many_imputations
 from skmipool._validation import as_pandas
 from skmipool._version import __version__
 from skmipool.impute import ChainedImputer
@@ -373,8 +373,21 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         ``IterativeImputer(sample_posterior=True)`` (numeric data only; see
         ``imputation_bootstrap``). Each clone gets its own ``random_state``
         drawn from ``random_state``.
-    n_imputations : int, default=5
-        Number of imputations M (at least 2).
+    n_imputations : int or "auto", default=5
+        Number of imputations M (at least 2). ``"auto"``: von Hippel's (2020)
+        two-stage rule. A pilot of ``pilot_imputations`` imputations estimates
+        the fraction of missing information; M = 1 + ½ (FMI_upper /
+        ``target_cv``)², with FMI_upper the upper 95% bound of the largest
+        FMI (:func:`skmipool.how_many_imputations`); then the imputations
+        after the pilot are added. The seeds continue one sequence, so the
+        result equals ``n_imputations=M`` with the same ``random_state``.
+        ``n_imputations_`` records M, ``pilot_fmi_`` the pilot's FMI.
+    pilot_imputations : int, default=20
+        Size of the pilot when ``n_imputations="auto"`` (von Hippel suggests
+        20); M is never below it.
+    target_cv : float, default=0.05
+        With ``n_imputations="auto"``: the coefficient of variation of the
+        standard error across repetitions of the whole analysis to aim for.
     imputation_bootstrap : "auto" or bool, default="auto"
         Fit each imputer clone on a bootstrap resample of the rows and then
         complete the original data, so that the imputation model's parameters
@@ -465,7 +478,9 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
     dfcom_ : float
         Complete-data df used (``inf``: large sample).
     n_imputations_ : int
-        Number of imputations M.
+        Number of imputations M (with ``n_imputations="auto"``, the M the rule chose).
+    pilot_fmi_ : float
+        With ``n_imputations="auto"`` only: the largest FMI of the pilot.
     estimators_ : list of estimators
         The M fitted estimators.
     imputers_ : list of transformers
@@ -592,7 +607,9 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
     _parameter_constraints: ClassVar[dict] = {
         "estimator": [HasMethods(["fit"]), None],
         "imputer": [HasMethods(["fit_transform"]), None],
-        "n_imputations": [Interval(Integral, 2, None, closed="left")],
+        "n_imputations": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
+        "pilot_imputations": [Interval(Integral, 2, None, closed="left")],
+        "target_cv": [Interval(Real, 0, None, closed="neither")],
         "imputation_bootstrap": [StrOptions({"auto"}), "boolean"],
         "estimand": [StrOptions({"coef"}), callable],
         "scale": [None, str, tuple],
@@ -617,6 +634,8 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         imputer=None,
         *,
         n_imputations=5,
+        pilot_imputations=20,
+        target_cv=0.05,
         imputation_bootstrap="auto",
         estimand="coef",
         scale=None,
@@ -632,6 +651,8 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         self.estimator = estimator
         self.imputer = imputer
         self.n_imputations = n_imputations
+        self.pilot_imputations = pilot_imputations
+        self.target_cv = target_cv
         self.imputation_bootstrap = imputation_bootstrap
         self.estimand = estimand
         self.scale = scale
@@ -927,19 +948,27 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         )
         self._warn_if_nothing_to_impute(missing, data.columns[:n_x])
         self._warn_if_mostly_imputed(missing, data, n_x, outcome_in_X)
+        dfcom = self.dfcom
+        if self.variance == "bootstrap" and isinstance(dfcom, str):
+            dfcom = None  # the bootstrap has no small-sample df: large sample
         rng = check_random_state(self.random_state)
-        seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_imputations)
-        tasks = (
-            delayed(_impute_and_fit)(m + 1, imputer, estimator, data, n_x, plan, int(seeds[m]))
-            for m in range(self.n_imputations)
-        )
-        parallel = Parallel(
-            n_jobs=self.n_jobs, verbose=max(self.verbose - 1, 0), return_as="generator"
-        )
-        results = list(_progress(parallel(tasks), self.n_imputations, self.verbose))
-        for r in results:
-            if isinstance(r, _Failure):
-                r.raise_()
+        auto = self.n_imputations == "auto"
+        if auto and not missing:
+            raise ValueError(
+                'n_imputations="auto" sets M from the fraction of missing information, but X '
+                "and y have no missing values. Pass an integer n_imputations (or the incomplete "
+                "data)."
+            )
+        # the seeds continue one sequence, so that "auto" ending at M equals n_imputations=M
+        first = self.pilot_imputations if auto else self.n_imputations
+        results = self._impute_and_fit_all(rng, first, imputer, estimator, data, n_x, plan)
+        if auto:
+            total = self._auto_imputations(results, dfcom)
+            if total > first:
+                more = self._impute_and_fit_all(
+                    rng, total - first, imputer, estimator, data, n_x, plan, start=first
+                )
+                results += more
         self.imputers_ = [r.imputer for r in results]
         self.estimators_ = [r.estimator for r in results]
         if self.keep_imputations:
@@ -953,14 +982,39 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         self._target_columns = target_cols
         self._reissue_warnings([r.messages for r in results])
         self._warn_if_deterministic(missing)
-
-        dfcom = self.dfcom
-        if self.variance == "bootstrap" and isinstance(dfcom, str):
-            dfcom = None  # the bootstrap has no small-sample df: large sample
         self.pooled_ = pool([r.estimate for r in results], dfcom=dfcom, transform=self.scale)
         self._set_pooled_attributes()
         self._warn_if_unstable()
         return self
+
+    def _impute_and_fit_all(
+        self, rng, count, imputer, estimator, data, n_x, plan, start=0
+    ) -> list[_Imputation]:
+        """Imputations start + 1 .. start + count, each with the next seed of ``rng``."""
+        seeds = rng.randint(np.iinfo(np.int32).max, size=count)
+        tasks = (
+            delayed(_impute_and_fit)(start + i + 1, imputer, estimator, data, n_x, plan, int(s))
+            for i, s in enumerate(seeds)
+        )
+        parallel = Parallel(
+            n_jobs=self.n_jobs, verbose=max(self.verbose - 1, 0), return_as="generator"
+        )
+        results = list(_progress(parallel(tasks), count, self.verbose))
+        for r in results:
+            if isinstance(r, _Failure):
+                r.raise_()
+        return results
+
+    def _auto_imputations(self, pilot: list[_Imputation], dfcom) -> int:
+        """von Hippel's (2020) two-stage rule: M from the pilot's FMI at its upper bound."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the final pool says whatever needs saying
+            fmi = pool([r.estimate for r in pilot], dfcom=dfcom, transform=self.scale).fmi
+        fmi = fmi[np.isfinite(fmi)]
+        self.pilot_fmi_ = float(fmi.max()) if len(fmi) else 0.0
+        # von Hippel (2020), eqs. 8 and 11: 1 + (fmi_upper / cv)^2 / 2
+        needed = how_many_imputations(self.pilot_fmi_, len(pilot), cv=self.target_cv)
+        return max(needed, len(pilot))
 
     def _reissue_warnings(self, per_imputation) -> None:
         """One warning per distinct message, naming the imputations it came from."""
@@ -1057,7 +1111,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         )
         if same:
             warnings.warn(
-                f"all {self.n_imputations} imputations filled in identical values: the imputer "
+                f"all {len(self.imputers_)} imputations filled in identical values: the imputer "
                 f"is deterministic (e.g. SimpleImputer or sample_posterior=False), so B = 0 and "
                 f"the pooled SE ignores imputation uncertainty. Use a stochastic imputer such as "
                 f"skmipool.impute.ChainedImputer() (the default).",
@@ -1103,9 +1157,18 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         return self.pooled_.conf_int(level)
 
     def summary(self, level: float = 0.95, exponentiate: bool = False):
-        """Pooled summary table with the MI footer; see PooledResult.summary."""
+        """Pooled summary table with the MI footer; see PooledResult.summary.
+
+        With ``n_imputations="auto"`` the footer says how M was chosen.
+        """
         check_is_fitted(self)
-        return self.pooled_.summary(level=level, exponentiate=exponentiate)
+        notes = {}
+        if self.n_imputations == "auto":
+            notes["M chosen by"] = (
+                f"von Hippel's (2020) two-stage rule: pilot of {self.pilot_imputations}, "
+                f"largest FMI {self.pilot_fmi_:.3g}, target CV of the SE {self.target_cv:g}"
+            )
+        return Summary(self.pooled_, level=level, exponentiate=exponentiate, notes=notes)
 
     # -------------------------------------------------------- predictions
     def _completed_X(self, X):

@@ -640,8 +640,15 @@ class PooledResult:
 class Summary:
     """Printable pooled table with an MI footer (``print`` gives text; notebooks HTML)."""
 
-    def __init__(self, result: PooledResult, level: float = 0.95, exponentiate: bool = False):
+    def __init__(
+        self,
+        result: PooledResult,
+        level: float = 0.95,
+        exponentiate: bool = False,
+        notes: dict | None = None,
+    ):
         self.result = result
+        self.notes = dict(notes or {})
         self.level = check_level(level)
         self.exponentiate = exponentiate
         self.table = result.to_frame(level=level, exponentiate=exponentiate)
@@ -657,6 +664,7 @@ class Summary:
             "Smallest df": float(r.df.min()),
             "Smallest relative efficiency": float(r.relative_efficiency.min()),
             "Recommended M (von Hippel 2020)": how_many_imputations(r.fmi.max(), r.n_imputations),
+            **self.notes,
             **self._mc_footer(),
         }
 

@@ -83,3 +83,13 @@ def test_user_guide_monte_carlo_error_example_runs(capsys):
     assert "std_error" in printed and "hyp[T.yes]" in printed
     err = namespace["mi"].pooled_.mc_error()
     assert (err["estimate"] > 0).all()
+
+
+def test_user_guide_auto_imputations_example_runs(capsys):
+    """The n_imputations="auto" example of the user guide, run as written (~3 s)."""
+    guide = (ROOT / "docs" / "user_guide.md").read_text()
+    (block,) = _python_blocks(guide.split("### Monte Carlo error")[0], "## How many imputations")
+    namespace = {}
+    exec(compile(block, "user_guide.md", "exec"), namespace)
+    auto = namespace["auto"]
+    assert auto.n_imputations_ >= 20 and "two-stage rule" in capsys.readouterr().out

@@ -176,6 +176,11 @@ def test_attributes_docstring_in_step_with_code(nhanes, fitted, binary):
     public |= {a for a in vars(clf) if a.endswith("_") and not a.startswith("_")}
     kept = MIPooledEstimator(n_imputations=2, keep_imputations=True, random_state=0).fit(X, y)
     public |= {a for a in vars(kept) if a.endswith("_") and not a.startswith("_")}
+    auto = MIPooledEstimator(n_imputations="auto", pilot_imputations=3, target_cv=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a few imputations: unstable-FMI warning
+        auto.fit(X, y)
+    public |= {a for a in vars(auto) if a.endswith("_") and not a.startswith("_")}
     assert public == documented
 
 
