@@ -15,7 +15,13 @@ from skmipool._estimator import (
 from skmipool._fits import as_estimate, pool, register_adapter
 from skmipool._grid import grid_experiment
 from skmipool._pool import barnard_rubin_df
-from skmipool._results import PooledResult, Summary, how_many_imputations, pool_estimates
+from skmipool._results import (
+    BootstrapMIResult,
+    PooledResult,
+    Summary,
+    how_many_imputations,
+    pool_estimates,
+)
 from skmipool._scales import Transform
 from skmipool._tests import combine_chi_square, compare, pool_r_squared
 from skmipool._version import __version__
@@ -34,6 +40,7 @@ def __getattr__(name):
 
 
 __all__ = [
+    "BootstrapMIResult",
     "DeterministicImputationWarning",
     "Estimate",
     "ImputationError",

@@ -8,7 +8,7 @@ import sys
 import threading
 import warnings
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral, Real
 from typing import ClassVar, NamedTuple
 
@@ -45,7 +45,7 @@ from skmipool._adapters import (
 )
 from skmipool._contrasts import default_analysis, is_categorical, learn_levels, plain_value
 from skmipool._estimate import Estimate
-from skmipool._fits import pool
+from skmipool._fits import pool, pool_bootstrap_mi
 from skmipool._results import Summary, how_many_imputations
 from skmipool._validation import as_pandas
 from skmipool._version import __version__
@@ -175,17 +175,35 @@ def _coef_point(estimator, X, y) -> Estimate:
     return Estimate(values, np.eye(values.size), names=icpt_names + coef_terms)
 
 
-def _bootstrap_rows(data: pd.DataFrame, rng: np.random.Generator, tries: int = 100):
-    """Row indices of a bootstrap resample in which every column has an observed value."""
+def _bootstrap_rows(
+    data: pd.DataFrame, rng: np.random.Generator, tries: int = 100, all_levels: bool = False
+):
+    """Row indices of a bootstrap resample in which every column has an observed value.
+
+    With ``all_levels``, every observed level of every categorical column occurs too
+    (a resample without a level has no coefficient for it).
+    """
     observed = data.notna().to_numpy()
     n = observed.shape[0]
+    codes = []
+    if all_levels:
+        for col in data.columns:
+            if is_categorical(data[col]):
+                values = pd.Categorical(data[col].astype(object))
+                codes.append((values.codes, np.unique(values.codes[values.codes >= 0]).size))
     for _ in range(tries):
         rows = rng.integers(0, n, size=n)
-        if observed[rows].any(axis=0).all():
+        if not observed[rows].any(axis=0).all():
+            continue
+        if all(np.unique(c[rows][c[rows] >= 0]).size == k for c, k in codes):
             return rows
+    what = "an observed value in every column" + (
+        " and every level of the categorical columns" if all_levels else ""
+    )
     raise ValueError(
-        f"no bootstrap resample in {tries} tries had an observed value in every column; a "
-        f"column is almost entirely missing. Drop it or use imputation_bootstrap=False."
+        f"no bootstrap resample in {tries} tries had {what}; a column is almost entirely "
+        f"missing or a level is very rare. Drop or merge it, or use "
+        f'imputation_bootstrap=False / inference="rubin".'
     )
 
 
@@ -223,8 +241,22 @@ class _Imputation(NamedTuple):
     completed: object  # the completed data (keep_imputations) or None
 
 
-def _impute_and_fit(m, imputer, estimator, data, n_x, plan: _FitPlan, seed):
-    """Imputation m: impute, fit, extract the estimand."""
+def _impute_and_fit(m, imputer, estimator, data, n_x, plan: _FitPlan, seed, resample=None):
+    """Imputation m: impute, fit, extract the estimand.
+
+    With ``resample`` (a seed), the data are first replaced by a bootstrap resample of
+    their rows (bootstrap then impute): the same seed gives the same rows to each of the
+    resample's imputations.
+    """
+    if resample is not None:
+        rows = _bootstrap_rows(data, np.random.default_rng([resample, 2]), all_levels=True)
+        data = data.iloc[rows].reset_index(drop=True)
+        plan = replace(
+            plan,
+            y=None if plan.y is None else np.asarray(plan.y)[rows],
+            missing={col: mask[rows] for col, mask in plan.missing.items()},
+            bootstrap=False,  # the resample already varies the imputation model
+        )
     # warnings are collected per imputation and re-issued once by the parent; catch_warnings
     # is not thread-safe, so under a threading backend they pass through as they are
     in_main = threading.current_thread() is threading.main_thread()
@@ -388,6 +420,16 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
     target_cv : float, default=0.05
         With ``n_imputations="auto"``: the coefficient of variation of the
         standard error across repetitions of the whole analysis to aim for.
+    inference : {"rubin", "bootstrap"}, default="rubin"
+        ``"rubin"``: M imputations pooled by Rubin's rules. ``"bootstrap"``:
+        bootstrap then impute (von Hippel & Bartlett 2021; R's ``bootImpute``):
+        ``n_bootstrap`` resamples of the rows, each imputed ``n_imputations``
+        times (2 is usual) and analysed; the estimate is the mean of the B x D
+        estimates, its variance and df come from their one-way ANOVA, and
+        ``pooled_`` is a :class:`skmipool.BootstrapMIResult`. Valid without a
+        Bayesianly proper imputer and when the imputation and analysis models
+        are uncongenial; costs B x D fits. Rows are resampled, so an analysis
+        with a cluster column is refused.
     imputation_bootstrap : "auto" or bool, default="auto"
         Fit each imputer clone on a bootstrap resample of the rows and then
         complete the original data, so that the imputation model's parameters
@@ -415,7 +457,8 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         nonparametric bootstrap within each imputation (``n_bootstrap``
         refits per imputation, so M x n_bootstrap fits in all).
     n_bootstrap : int, default=200
-        Bootstrap replicates per imputation when ``variance="bootstrap"``.
+        Bootstrap replicates: the number of resamples B when
+        ``inference="bootstrap"``; per imputation when ``variance="bootstrap"``.
     dfcom : "auto", float or None, default="auto"
         Complete-data degrees of freedom. ``"auto"``: n - p from the adapter;
         infinite for the bootstrap (it has no small-sample form). A number
@@ -608,6 +651,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         "estimator": [HasMethods(["fit"]), None],
         "imputer": [HasMethods(["fit_transform"]), None],
         "n_imputations": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
+        "inference": [StrOptions({"rubin", "bootstrap"})],
         "pilot_imputations": [Interval(Integral, 2, None, closed="left")],
         "target_cv": [Interval(Real, 0, None, closed="neither")],
         "imputation_bootstrap": [StrOptions({"auto"}), "boolean"],
@@ -636,6 +680,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         n_imputations=5,
         pilot_imputations=20,
         target_cv=0.05,
+        inference="rubin",
         imputation_bootstrap="auto",
         estimand="coef",
         scale=None,
@@ -653,6 +698,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         self.n_imputations = n_imputations
         self.pilot_imputations = pilot_imputations
         self.target_cv = target_cv
+        self.inference = inference
         self.imputation_bootstrap = imputation_bootstrap
         self.estimand = estimand
         self.scale = scale
@@ -952,6 +998,10 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         if self.variance == "bootstrap" and isinstance(dfcom, str):
             dfcom = None  # the bootstrap has no small-sample df: large sample
         rng = check_random_state(self.random_state)
+        if self.inference == "bootstrap":
+            return self._fit_bootstrap_then_impute(
+                rng, imputer, estimator, data, n_x, plan, target_cols
+            )
         auto = self.n_imputations == "auto"
         if auto and not missing:
             raise ValueError(
@@ -985,6 +1035,73 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         self.pooled_ = pool([r.estimate for r in results], dfcom=dfcom, transform=self.scale)
         self._set_pooled_attributes()
         self._warn_if_unstable()
+        return self
+
+    def _check_bootstrap_inference(self, estimator, data) -> None:
+        """What bootstrap then impute cannot do, said before any resample is drawn."""
+        if self.variance == "bootstrap":
+            raise ValueError(
+                'inference="bootstrap" takes its variance from the spread of the estimates '
+                'between resamples; variance="bootstrap" would bootstrap again inside each '
+                'analysis. Use variance="auto" (the analyses\' own variances are not used).'
+            )
+        if self.n_imputations == "auto":
+            raise ValueError(
+                "n_imputations=\"auto\" is von Hippel's rule for Rubin's pooling; with "
+                'inference="bootstrap" give the imputations per resample (2 is usual).'
+            )
+        if hasattr(estimator, "_column_roles"):
+            _, roles = estimator._column_roles(map(str, data.columns))
+            clustered = sorted(c for c, r in roles.items() if r in ("cluster", "groups"))
+            if clustered:
+                raise ValueError(
+                    f'inference="bootstrap" resamples rows, which breaks up the clusters in '
+                    f"column(s) {clustered}: the bootstrap of clustered data must resample "
+                    f'whole clusters, which skmipool does not do yet. Use inference="rubin".'
+                )
+
+    def _fit_bootstrap_then_impute(self, rng, imputer, estimator, data, n_x, plan, target_cols):
+        """Bootstrap then impute (von Hippel & Bartlett 2021): B resamples, D imputations each.
+
+        Resample b's rows come from its own seed, and imputation d of it has its own
+        seed too, all drawn up front from ``rng``: the result is the same for any n_jobs.
+        """
+        self._check_bootstrap_inference(estimator, data)
+        n_boot, n_imp = self.n_bootstrap, self.n_imputations
+        top = np.iinfo(np.int32).max
+        resample_seeds = rng.randint(top, size=n_boot)
+        seeds = rng.randint(top, size=(n_boot, n_imp))
+        tasks = (
+            delayed(_impute_and_fit)(
+                f"{d + 1} of bootstrap resample {b + 1}",
+                imputer,
+                estimator,
+                data,
+                n_x,
+                plan,
+                int(seeds[b, d]),
+                resample=int(resample_seeds[b]),
+            )
+            for b in range(n_boot)
+            for d in range(n_imp)
+        )
+        parallel = Parallel(
+            n_jobs=self.n_jobs, verbose=max(self.verbose - 1, 0), return_as="generator"
+        )
+        results = list(_progress(parallel(tasks), n_boot * n_imp, self.verbose))
+        for r in results:
+            if isinstance(r, _Failure):
+                r.raise_()
+        self.imputers_ = [r.imputer for r in results]
+        self.estimators_ = [r.estimator for r in results]
+        if self.keep_imputations:  # each resample has rows of its own: no original index
+            self.imputations_ = [pd.DataFrame(r.completed, columns=data.columns) for r in results]
+        self._imputed_values = {}  # each resample imputes other rows: nothing to stack
+        self._target_columns = target_cols
+        self._reissue_warnings([r.messages for r in results])
+        estimates = [r.estimate for r in results]
+        self.pooled_ = pool_bootstrap_mi(estimates, n_boot, transform=self.scale)
+        self._set_pooled_attributes()
         return self
 
     def _impute_and_fit_all(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,8 @@ import pandas as pd
 from skmipool._adapters import coef_estimate, formula_model_terms, statsmodels_model_name
 from skmipool._estimate import Estimate
 from skmipool._pool import _check_dfcom
-from skmipool._results import pool_estimates
+from skmipool._results import BootstrapMIResult, pool_estimates
+from skmipool._scales import get_transform
 
 __all__ = ["as_estimate", "pool", "register_adapter"]
 
@@ -290,6 +292,71 @@ def collect_estimates(fits) -> list[Estimate]:
     return out
 
 
+class _Stack(NamedTuple):
+    """M analyses checked to be the same model, as arrays for pooling."""
+
+    estimates: np.ndarray  # (M, k)
+    covariances: np.ndarray  # (M, k, k)
+    terms: tuple
+    nobs: np.ndarray | None
+    model_terms: tuple | None
+    variance_components: pd.DataFrame | None
+
+
+def stack_estimates(estimates: Sequence[Estimate], names=None, transform=None) -> _Stack:
+    """Check that M analyses are one model (class, terms, scale, components) and stack them."""
+    check_same_model(estimates)
+    terms = check_same_terms(estimates)
+    nobs = check_same_nobs(estimates)
+    q = np.stack([e.estimate for e in estimates])
+    u = np.stack([e.covariance for e in estimates])
+    model_terms = check_same_model_terms(estimates)
+    components = check_same_variance_components(estimates)
+    if names is not None:
+        if len(names) != len(terms):
+            raise ValueError(
+                f"names has {len(names)} entries but the fits have {len(terms)} terms."
+            )
+        renamed = dict(zip(terms, (str(n) for n in names), strict=True))
+        terms = tuple(renamed.values())
+        if model_terms is not None:
+            model_terms = tuple((t, tuple(renamed[c] for c in cs)) for t, cs in model_terms)
+    own_scale = estimates[0].scale
+    if transform is not None and not own_scale.is_identity:
+        raise ValueError(
+            f"the estimates are already on the {own_scale.name!r} scale; drop transform= "
+            f"(it would transform them twice)."
+        )
+    return _Stack(q, u, terms, nobs, model_terms, components)
+
+
+def pool_bootstrap_mi(estimates: Sequence[Estimate], n_bootstrap: int, transform=None):
+    """Pool B x D analyses of bootstrap-then-impute (resample by resample, in order).
+
+    The checks are :func:`pool`'s; the arithmetic is
+    :func:`skmipool._pool.bootstrap_mi_pool`. Estimates on their reporting scale
+    move to ``transform``'s inference scale first (the delta method for the
+    covariances, as :func:`pool_estimates` does).
+    """
+    stack = stack_estimates(estimates, None, transform)
+    q, u = stack.estimates, stack.covariances
+    scale = get_transform(transform) if transform is not None else estimates[0].scale
+    if transform is not None and not scale.is_identity:
+        for i in range(q.shape[0]):
+            scale.check_domain(q[i], where=f"analysis {i + 1}: ")
+        q, u = scale.to_inference(q, u)
+    n_imp = q.shape[0] // n_bootstrap
+    return BootstrapMIResult(
+        q.reshape(n_bootstrap, n_imp, -1),
+        u.reshape(n_bootstrap, n_imp, *u.shape[1:]),
+        list(stack.terms),
+        nobs=stack.nobs,
+        transform=scale,
+        model_terms=stack.model_terms,
+        variance_components=stack.variance_components,
+    )
+
+
 def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None, transform=None):
     """Pool M fitted models with Rubin's rules, like ``mice::pool(with(imp, ...))``.
 
@@ -338,48 +405,17 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None, transform=No
     ['const', 'x1']
     """
     estimates = collect_estimates(fits)
-    check_same_model(estimates)
-    terms = check_same_terms(estimates)
-    nobs = check_same_nobs(estimates)
+    stack = stack_estimates(estimates, names, transform)
     dfcom_used = resolve_dfcom(dfcom, estimates)
-    q = np.stack([e.estimate for e in estimates])
-    u = np.stack([e.covariance for e in estimates])
-    model_terms = check_same_model_terms(estimates)
-    components = check_same_variance_components(estimates)
-    if names is not None:
-        if len(names) != len(terms):
-            raise ValueError(
-                f"names has {len(names)} entries but the fits have {len(terms)} terms."
-            )
-        renamed = dict(zip(terms, (str(n) for n in names), strict=True))
-        terms = tuple(renamed.values())
-        if model_terms is not None:
-            model_terms = tuple((t, tuple(renamed[c] for c in cs)) for t, cs in model_terms)
     own_scale = estimates[0].scale
-    if transform is not None and not own_scale.is_identity:
-        raise ValueError(
-            f"the estimates are already on the {own_scale.name!r} scale; drop transform= "
-            f"(it would transform them twice)."
-        )
-    if transform is not None:
-        return pool_estimates(
-            q,
-            u,
-            dfcom=dfcom_used,
-            names=terms,
-            transform=transform,
-            nobs=nobs,
-            model_terms=model_terms,
-            variance_components=components,
-        )
     return pool_estimates(
-        q,
-        u,
+        stack.estimates,
+        stack.covariances,
         dfcom=dfcom_used,
-        names=terms,
-        transform=own_scale,
-        input_scale="inference",
-        nobs=nobs,
-        model_terms=model_terms,
-        variance_components=components,
+        names=stack.terms,
+        transform=transform if transform is not None else own_scale,
+        input_scale="reporting" if transform is not None else "inference",
+        nobs=stack.nobs,
+        model_terms=stack.model_terms,
+        variance_components=stack.variance_components,
     )

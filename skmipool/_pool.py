@@ -23,7 +23,13 @@ import pandas as pd
 
 from skmipool._validation import check_integer, check_names, real_array
 
-__all__ = ["barnard_rubin_df", "rubin_moments", "rubin_pool"]
+__all__ = [
+    "BootstrapMIComponents",
+    "barnard_rubin_df",
+    "bootstrap_mi_pool",
+    "rubin_moments",
+    "rubin_pool",
+]
 
 
 def _check_dfcom(dfcom) -> float:
@@ -175,6 +181,89 @@ def rubin_pool(estimates: np.ndarray, within_var: np.ndarray, dfcom=None) -> Rub
     df = barnard_rubin_df(m, lam, dfcom)
     fmi = fraction_missing_information(riv, df)
     return RubinComponents(m, qbar, ubar, b, t, riv, lam, df, fmi, dfcom)
+
+
+# ------------------------------------------------------------- bootstrap then impute
+
+# bootImpute's floor on the Satterthwaite df (bootImputeAnalyse: "prevent df from going below 3")
+BOOTSTRAP_MI_MIN_DF = 3.0
+
+
+@dataclass(frozen=True)
+class BootstrapMIComponents:
+    """The pieces of a bootstrap-then-impute analysis, term by term (length-k arrays).
+
+    ``b`` is the variance between bootstrap resamples and ``ubar`` the variance
+    between the imputations of one resample (the random-intercept and residual
+    variances of the one-way ANOVA). Rubin's riv, lambda and FMI have no
+    counterpart and are NaN.
+    """
+
+    n_boot: int
+    n_imp: int
+    qbar: np.ndarray
+    ubar: np.ndarray
+    b: np.ndarray
+    t: np.ndarray
+    df: np.ndarray
+    riv: np.ndarray
+    lambda_: np.ndarray
+    fmi: np.ndarray
+    dfcom: float = np.inf
+
+    @property
+    def m(self) -> int:
+        return self.n_boot * self.n_imp
+
+
+def bootstrap_mi_pool(estimates: np.ndarray) -> BootstrapMIComponents:
+    """Pool B bootstrap resamples, each imputed D times (bootstrap then impute).
+
+    von Hippel & Bartlett (2021, Statistical Science 36(3), section 4: the
+    one-way random-effects ANOVA of the B x D estimates; Bartlett & Hughes 2020,
+    SMMR 29(12)), written as R's ``bootImpute::bootImputeAnalyse``: the point
+    estimate is the grand mean; with MSB and MSW the mean squares between and
+    within resamples, the between-resample variance is (MSB - MSW) / D (set to 0,
+    and the residual variance to the total mean square, when negative), the
+    variance of the estimate (1 + 1/B) (MSB - MSW)/D + MSW / (BD), and its df
+    Satterthwaite's, floored at 3 as bootImpute does.
+
+    Parameters
+    ----------
+    estimates : ndarray of shape (B, D, k)
+        The estimates of k quantities on D imputations of each of B resamples.
+
+    Returns
+    -------
+    BootstrapMIComponents
+    """
+    q = np.asarray(estimates, dtype=float)
+    if q.ndim != 3 or q.shape[0] < 2 or q.shape[1] < 2:
+        raise ValueError(
+            f"bootstrap then impute needs estimates of shape (B, D, k) with B >= 2 resamples "
+            f"and D >= 2 imputations of each; got shape {q.shape}."
+        )
+    n_boot, n_imp, _ = q.shape
+    qbar = q.mean(axis=(0, 1))
+    means = q.mean(axis=1)
+    ssw = ((q - means[:, None, :]) ** 2).sum(axis=(0, 1))
+    ssb = n_imp * ((means - qbar) ** 2).sum(axis=0)
+    msw = ssw / (n_boot * (n_imp - 1))
+    msb = ssb / (n_boot - 1)
+    between = (msb - msw) / n_imp
+    negative = between < 0
+    between = np.where(negative, 0.0, between)
+    within = np.where(negative, (ssw + ssb) / (n_boot * n_imp - 1), msw)
+    t = (1.0 + 1.0 / n_boot) * between + within / (n_boot * n_imp)
+    # Satterthwaite df of (B + 1)/(BD) MSB - MSW/D, as bootImputeAnalyse computes it
+    with np.errstate(invalid="ignore", divide="ignore"):
+        denom = ((n_boot + 1) / (n_boot * n_imp)) ** 2 * msb**2 / (n_boot - 1) + msw**2 / (
+            n_boot * n_imp**2 * (n_imp - 1)
+        )
+        df = np.where(denom > 0, t**2 / denom, np.inf)
+    df = np.maximum(df, BOOTSTRAP_MI_MIN_DF)
+    nan = np.full_like(qbar, np.nan)
+    return BootstrapMIComponents(n_boot, n_imp, qbar, within, between, t, df, nan, nan, nan)
 
 
 # --------------------------------------------------------------------------- inputs

@@ -13,10 +13,12 @@ from scipy import stats
 
 from skmipool._estimate import check_model_terms, check_variance_components
 from skmipool._pool import (
+    BootstrapMIComponents,
     RubinComponents,
     _check_dfcom,
     _coerce_covariances,
     _coerce_estimates,
+    bootstrap_mi_pool,
     rubin_moments,
     rubin_pool,
     validate_imputations,
@@ -25,7 +27,13 @@ from skmipool._scales import get_transform
 from skmipool._validation import as_pandas, check_integer, check_real, real_array
 from skmipool._wald import d1_test
 
-__all__ = ["PooledResult", "Summary", "how_many_imputations", "pool_estimates"]
+__all__ = [
+    "BootstrapMIResult",
+    "PooledResult",
+    "Summary",
+    "how_many_imputations",
+    "pool_estimates",
+]
 
 
 # White, Royston & Wood (2011), section 7.3: Monte Carlo error of an estimate < 10% of its SE
@@ -637,6 +645,99 @@ class PooledResult:
         return self.summary()._repr_html_()
 
 
+class BootstrapMIResult(PooledResult):
+    """Estimates pooled by bootstrap then impute (von Hippel & Bartlett 2021).
+
+    B bootstrap resamples of the incomplete data, each imputed D times and
+    analysed: the estimate is the grand mean of the B x D estimates, its
+    variance and df come from their one-way ANOVA (see
+    :func:`skmipool._pool.bootstrap_mi_pool`). Valid without a Bayesianly
+    proper imputer and when the imputation and analysis models are
+    uncongenial. Built by ``MIPooledEstimator(inference="bootstrap")``.
+
+    The table, intervals and tests of single terms are those of
+    :class:`PooledResult`. ``between`` is the variance between resamples and
+    ``within`` the variance between the imputations of one resample; Rubin's
+    ``riv``, ``lambda_``, ``fmi`` and ``relative_efficiency`` have no
+    counterpart and are NaN. Tests of several parameters and the Monte Carlo
+    error are Rubin's and refused.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmipool import BootstrapMIResult
+    >>> rng = np.random.default_rng(0)
+    >>> q = rng.normal(1.0, 0.2, size=(50, 2, 1)) + rng.normal(0, 0.05, size=(50, 2, 1))
+    >>> res = BootstrapMIResult(q, np.full((50, 2, 1), 0.04), ["x"])
+    >>> res.estimate.round(2).tolist(), res.n_bootstrap, res.n_imputations_per_resample
+    ([1.01], 50, 2)
+    """
+
+    def __init__(self, estimates, covariances, names, **kwargs):
+        q = np.asarray(estimates, dtype=float)
+        u = np.asarray(covariances, dtype=float)
+        if q.ndim != 3:
+            raise ValueError(f"estimates must have shape (B, D, k); got {q.shape}.")
+        self._shape = q.shape[:2]
+        flat = (q.shape[0] * q.shape[1],)
+        super().__init__(
+            q.reshape(flat + q.shape[2:]), u.reshape(flat + u.shape[2:]), names, **kwargs
+        )
+
+    @cached_property
+    def _components(self) -> BootstrapMIComponents:
+        return bootstrap_mi_pool(self._q.reshape(*self._shape, -1))
+
+    @property
+    def n_bootstrap(self) -> int:
+        """Number of bootstrap resamples B."""
+        return self._shape[0]
+
+    @property
+    def n_imputations_per_resample(self) -> int:
+        """Number of imputations D of each resample."""
+        return self._shape[1]
+
+    def _refuse(self, what: str):
+        raise ValueError(
+            f"{what} is built on Rubin's within/between decomposition, which bootstrap then "
+            f"impute does not have. Use the table's single-term tests and intervals, or "
+            f'inference="rubin".'
+        )
+
+    def _require_full(self, what: str) -> None:
+        self._refuse(what)
+
+    @property
+    def _matrices(self):
+        self._refuse("a pooled covariance matrix (within_cov, between_cov, total_cov)")
+
+    def wald_test(self, terms=None, value=0.0, *, restriction=None):
+        """Refused: the D1 test of several parameters needs Rubin's decomposition."""
+        self._refuse("wald_test")
+
+    def wald_test_terms(self) -> pd.DataFrame:
+        """Refused: see :meth:`wald_test`."""
+        self._refuse("wald_test_terms")
+
+    def mc_error(self, level: float = 0.95) -> pd.DataFrame:
+        """Refused: the jackknife over imputations assumes Rubin's pooling."""
+        self._refuse("mc_error")
+
+    def _mc_error_ratio(self) -> pd.Series:
+        return self._series(np.full(len(self._names), np.nan), "mc_error_ratio")
+
+    def to_frame(self, level: float = 0.95, exponentiate: bool = False) -> pd.DataFrame:
+        """The pooled table: Rubin's columns without riv, lambda and fmi (no counterpart)."""
+        return super().to_frame(level, exponentiate).drop(columns=["riv", "lambda", "fmi"])
+
+    def __repr__(self) -> str:
+        return (
+            f"<BootstrapMIResult: {len(self._names)} terms, B={self.n_bootstrap}, "
+            f"D={self.n_imputations_per_resample}, scale={self.scale}>"
+        )
+
+
 class Summary:
     """Printable pooled table with an MI footer (``print`` gives text; notebooks HTML)."""
 
@@ -657,6 +758,14 @@ class Summary:
     def footer(self) -> dict:
         """The MI diagnostics of the footer as a dict."""
         r = self.result
+        if isinstance(r, BootstrapMIResult):
+            return {
+                "Method": "bootstrap then impute (von Hippel & Bartlett 2021)",
+                "Bootstrap resamples (B)": r.n_bootstrap,
+                "Imputations per resample (D)": r.n_imputations_per_resample,
+                "Smallest df": float(r.df.min()),
+                **self.notes,
+            }
         return {
             "Imputations (M)": r.n_imputations,
             "Complete-data df": r.dfcom,
@@ -667,6 +776,12 @@ class Summary:
             **self.notes,
             **self._mc_footer(),
         }
+
+    @property
+    def title(self) -> str:
+        if isinstance(self.result, BootstrapMIResult):
+            return "Multiple imputation: bootstrap then impute"
+        return "Multiple imputation: Rubin's rules"
 
     def _mc_footer(self) -> dict:
         """The largest Monte Carlo error of an estimate, and a word when M is too small.
@@ -691,7 +806,8 @@ class Summary:
     def _display_table(self) -> pd.DataFrame:
         lo, hi = f"[{(1 - self.level) / 2:g}", f"{(1 + self.level) / 2:g}]"
         t = self.table.rename(columns={"conf_low": lo, "conf_high": hi, "statistic": "t"})
-        return t[["estimate", "std_error", "t", "df", "p_value", lo, hi, "fmi"]]
+        shown = ["estimate", "std_error", "t", "df", "p_value", lo, hi, "fmi"]
+        return t[[c for c in shown if c in t.columns]]
 
     def _footer_lines(self) -> list[str]:
         lines = []
@@ -702,7 +818,7 @@ class Summary:
         return lines
 
     def __str__(self) -> str:
-        title = "Multiple imputation: Rubin's rules"
+        title = self.title
         if not self.result._transform.is_identity:
             title += f" (pooled on the {self.result.scale} scale; SE and t on that scale)"
         if self.exponentiate:
@@ -731,7 +847,7 @@ class Summary:
                 float_format=lambda v: f"{v:.4g}"
             )
         foot = "<br>".join(html.escape(line) for line in self._footer_lines())
-        return f"<div><b>Multiple imputation: Rubin's rules</b>{table}<p>{foot}</p></div>"
+        return f"<div><b>{html.escape(self.title)}</b>{table}<p>{foot}</p></div>"
 
 
 def pool_estimates(
