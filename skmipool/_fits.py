@@ -10,7 +10,7 @@ import pandas as pd
 
 from skmipool._adapters import coef_estimate, formula_model_terms, statsmodels_model_name
 from skmipool._estimate import Estimate
-from skmipool._pool import _check_dfcom
+from skmipool._pool import _check_dfcom, combining_rule
 from skmipool._results import pool_estimates
 
 __all__ = ["as_estimate", "pool", "register_adapter"]
@@ -290,7 +290,14 @@ def collect_estimates(fits) -> list[Estimate]:
     return out
 
 
-def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None, transform=None):
+def pool(
+    fits,
+    *,
+    dfcom="auto",
+    names: Sequence[str] | None = None,
+    transform=None,
+    rule: str = "rubin1987",
+):
     """Pool M fitted models with Rubin's rules, like ``mice::pool(with(imp, ...))``.
 
     Parameters
@@ -312,6 +319,10 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None, transform=No
         before pooling (see :func:`pool_estimates`). Estimates that carry a
         ``scale`` of their own (e.g. predictions on the logit scale) are
         pooled on it without a ``transform``.
+    rule : {"rubin1987", "reiter2003"}, default="rubin1987"
+        Combining rule: Rubin's rules for imputed missing data, or Reiter's
+        (2003) rules for partially synthetic data, as ``mice::pool.syn`` (see
+        :func:`pool_estimates`). ``dfcom`` is not used by ``"reiter2003"``.
 
     Returns
     -------
@@ -337,11 +348,15 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None, transform=No
     >>> list(res.terms)
     ['const', 'x1']
     """
+    rule = combining_rule(rule).name
     estimates = collect_estimates(fits)
     check_same_model(estimates)
     terms = check_same_terms(estimates)
     nobs = check_same_nobs(estimates)
-    dfcom_used = resolve_dfcom(dfcom, estimates)
+    if rule == "reiter2003" and isinstance(dfcom, str) and dfcom == "auto":
+        dfcom_used = np.inf  # Reiter's df does not use dfcom: nothing to look up or warn about
+    else:
+        dfcom_used = resolve_dfcom(dfcom, estimates)
     q = np.stack([e.estimate for e in estimates])
     u = np.stack([e.covariance for e in estimates])
     model_terms = check_same_model_terms(estimates)
@@ -371,6 +386,7 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None, transform=No
             nobs=nobs,
             model_terms=model_terms,
             variance_components=components,
+            rule=rule,
         )
     return pool_estimates(
         q,
@@ -382,4 +398,5 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None, transform=No
         nobs=nobs,
         model_terms=model_terms,
         variance_components=components,
+        rule=rule,
     )

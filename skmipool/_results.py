@@ -17,13 +17,12 @@ from skmipool._pool import (
     _check_dfcom,
     _coerce_covariances,
     _coerce_estimates,
-    rubin_moments,
-    rubin_pool,
+    combining_rule,
     validate_imputations,
 )
 from skmipool._scales import get_transform
 from skmipool._validation import as_pandas, check_integer, check_real, real_array
-from skmipool._wald import d1_test
+from skmipool._wald import constraint_test, d1_test
 
 __all__ = ["PooledResult", "Summary", "how_many_imputations", "pool_estimates"]
 
@@ -89,7 +88,7 @@ def how_many_imputations(fmi, n_imputations: int, *, cv: float = 0.05, level: fl
 
 
 class PooledResult:
-    """Estimates pooled over M imputations by Rubin's rules.
+    """Estimates pooled over M imputations by Rubin's rules (or Reiter's, see ``rule``).
 
     Built by :func:`skmipool.pool_estimates`, :func:`skmipool.pool` and
     :class:`skmipool.MIPooledEstimator`; not meant to be constructed directly.
@@ -112,6 +111,8 @@ class PooledResult:
     variance_components : DataFrame of shape (M, c), optional
         Each imputation's variance components (columns), reported by
         :attr:`variance_components`.
+    rule : {"rubin1987", "reiter2003"}, default="rubin1987"
+        Combining rule (see :func:`skmipool.pool_estimates`).
 
     Examples
     --------
@@ -135,7 +136,9 @@ class PooledResult:
         transform=None,
         model_terms=None,
         variance_components=None,
+        rule="rubin1987",
     ):
+        self._rule = combining_rule(rule)
         self._transform = get_transform(transform)
         self._q = np.asarray(estimates, dtype=float)
         self._u = np.asarray(covariances, dtype=float)
@@ -155,12 +158,12 @@ class PooledResult:
     @cached_property
     def _components(self) -> RubinComponents:
         diag = np.diagonal(self._u, axis1=1, axis2=2) if self._full else self._u
-        return rubin_pool(self._q, diag, self._dfcom)
+        return self._rule.pool(self._q, diag, self._dfcom)
 
     @cached_property
     def _matrices(self):
         u = self._u if self._full else np.apply_along_axis(np.diag, 1, self._u)
-        _, ubar, b, t = rubin_moments(self._q, u)
+        _, ubar, b, t = self._rule.moments(self._q, u)
         return ubar, b, t
 
     def _series(self, values, name) -> pd.Series:
@@ -184,6 +187,11 @@ class PooledResult:
     def scale(self) -> str:
         """Name of the inference scale: where pooling happened and where the SE lives."""
         return self._transform.name
+
+    @property
+    def rule(self) -> str:
+        """Combining rule: ``"rubin1987"`` (missing data) or ``"reiter2003"`` (synthetic data)."""
+        return self._rule.name
 
     @property
     def inference_estimate(self) -> pd.Series:
@@ -249,7 +257,7 @@ class PooledResult:
 
     @property
     def total(self) -> pd.Series:
-        """Total variance T = Ū + (1 + 1/M) B (diagonal)."""
+        """Total variance T = Ū + (1 + 1/M) B (diagonal); Ū + B/M with rule="reiter2003"."""
         return self._series(self._components.t, "total")
 
     def _require_full(self, what: str) -> None:
@@ -272,7 +280,8 @@ class PooledResult:
 
     @property
     def total_cov(self) -> pd.DataFrame:
-        """Total covariance matrix T = Ū + (1 + 1/M) B (k x k); needs covariance matrices."""
+        """Total covariance matrix T = Ū + (1 + 1/M) B (k x k; Ū + B/M with rule="reiter2003");
+        needs covariance matrices."""
         self._require_full("total_cov")
         return self._frame(self._matrices[2])
 
@@ -289,7 +298,10 @@ class PooledResult:
 
     @property
     def df(self) -> pd.Series:
-        """Degrees of freedom: Rubin (1987) if dfcom is infinite, else Barnard & Rubin (1999)."""
+        """Degrees of freedom: Rubin (1987) if dfcom is infinite, else Barnard & Rubin (1999).
+
+        With ``rule="reiter2003"``: (M - 1)(1 + Ū / (B/M))² (Reiter 2003).
+        """
         return self._series(self._components.df, "df")
 
     @property
@@ -395,7 +407,7 @@ class PooledResult:
             }
         )
 
-    def wald_test(self, terms=None, value=0.0, *, restriction=None):
+    def wald_test(self, terms=None, value=0.0, *, restriction=None, constraints=None):
         """Test several parameters at once with the D1 statistic.
 
         Parameters
@@ -407,12 +419,30 @@ class PooledResult:
             Hypothesised value(s) of ``restriction @ theta``.
         restriction : array-like of shape (r, k), optional
             Restriction matrix R for H0: R theta = value; overrides ``terms``.
+        constraints : str or list of str, optional
+            Constraints g(theta) = 0, tested jointly, e.g. ``"ReadDis / MathDis
+            = 1"`` or ``["a - b", "a * c = 2"]`` (no ``=`` means ``= 0``):
+            arithmetic (``+ - * / ^``, parentheses) of term names and numbers,
+            parsed by a small grammar and never evaluated as code; term names
+            with other characters go in backquotes, `` `age[T.40-59]` ``. Each
+            imputation's estimates are mapped by g and its covariance by the
+            delta method (exact Jacobian) before D1, as mitml's
+            ``testConstraints``. Not combined with ``terms``, ``value`` or
+            ``restriction``; the constraints apply on the inference scale.
 
         Returns
         -------
         MITestResult
             D1 of Li, Raghunathan & Rubin (1991) referred to F(r, df2), with
             Reiter's (2007) df2 when ``dfcom`` is finite and the LRR df2 otherwise.
+
+        Raises
+        ------
+        ValueError
+            Unknown terms, linearly dependent restrictions, a constraint outside
+            the grammar (the message names the token and its position), or a
+            result pooled with ``rule="reiter2003"`` (D1 is a test for missing
+            data, not for partially synthetic data).
 
         Examples
         --------
@@ -424,7 +454,19 @@ class PooledResult:
         >>> res = pool_estimates(est, cov, dfcom=50, names=["a", "b"])
         >>> res.wald_test(["a", "b"]).df1
         2
+
+        A nonlinear constraint, tested by the delta method:
+
+        >>> res.wald_test(constraints="a / b = 2").method
+        'D1'
         """
+        if constraints is not None:
+            if terms is not None or restriction is not None or np.any(np.asarray(value) != 0):
+                raise ValueError(
+                    "constraints is not combined with terms, value or restriction; write the "
+                    "hypothesised value into the constraint, e.g. 'a / b = 2'."
+                )
+            return constraint_test(self, constraints)
         return d1_test(self, terms=terms, value=value, restriction=restriction)
 
     @property
@@ -568,6 +610,13 @@ class Summary:
     def footer(self) -> dict:
         """The MI diagnostics of the footer as a dict."""
         r = self.result
+        if r.rule == "reiter2003":
+            # partially synthetic data: no fraction of missing information (mice reports NA)
+            return {
+                "Synthetic datasets (M)": r.n_imputations,
+                "Combining rule": "Reiter (2003), partially synthetic data",
+                "Smallest df": float(r.df.min()),
+            }
         return {
             "Imputations (M)": r.n_imputations,
             "Complete-data df": r.dfcom,
@@ -592,6 +641,8 @@ class Summary:
 
     def __str__(self) -> str:
         title = "Multiple imputation: Rubin's rules"
+        if self.result.rule == "reiter2003":
+            title = "Partially synthetic data: Reiter's (2003) rules"
         if not self.result._transform.is_identity:
             title += f" (pooled on the {self.result.scale} scale; SE and t on that scale)"
         if self.exponentiate:
@@ -620,7 +671,12 @@ class Summary:
                 float_format=lambda v: f"{v:.4g}"
             )
         foot = "<br>".join(html.escape(line) for line in self._footer_lines())
-        return f"<div><b>Multiple imputation: Rubin's rules</b>{table}<p>{foot}</p></div>"
+        title = (
+            "Partially synthetic data: Reiter's (2003) rules"
+            if self.result.rule == "reiter2003"
+            else "Multiple imputation: Rubin's rules"
+        )
+        return f"<div><b>{html.escape(title)}</b>{table}<p>{foot}</p></div>"
 
 
 def pool_estimates(
@@ -634,6 +690,7 @@ def pool_estimates(
     nobs=None,
     model_terms=None,
     variance_components=None,
+    rule: str = "rubin1987",
 ):
     """Pool M sets of estimates and their (co)variances with Rubin's rules.
 
@@ -671,6 +728,15 @@ def pool_estimates(
         variances, ICC, frailty variance), one column per component. They are
         averaged, not pooled by Rubin's rules (see
         :attr:`PooledResult.variance_components`).
+    rule : {"rubin1987", "reiter2003"}, default="rubin1987"
+        Combining rule. ``"rubin1987"``: Rubin's rules for multiply imputed
+        missing data. ``"reiter2003"``: Reiter's (2003) rules for partially
+        synthetic data (M synthetic versions of a dataset whose observed values
+        were partly replaced by draws), ``T = Ū + B/M`` and
+        ``df = (M - 1)(1 + Ū / (B/M))²``, as mice's ``pool.syn`` and
+        ``pool.scalar(rule = "reiter2003")``; ``dfcom`` is not used, ``lambda``
+        and ``fmi`` are NaN (mice: NA), ``riv`` is (1 + 1/M) B / Ū as mice
+        reports it, and :meth:`PooledResult.wald_test` is refused.
 
     Returns
     -------
@@ -703,7 +769,14 @@ def pool_estimates(
     >>> res = pool_estimates(r, (1 - r**2) ** 2 / 97, transform="fisher_z")
     >>> round(float(res.estimate.iloc[0]), 4), res.scale
     (0.4137, 'fisher_z')
+
+    Partially synthetic data (Reiter 2003): T = Ū + B/M instead of Ū + (1 + 1/M) B:
+
+    >>> syn = pool_estimates([1.0, 1.2, 0.9], [0.04, 0.05, 0.04], rule="reiter2003")
+    >>> round(float(syn.total.iloc[0]), 4), round(float(syn.df.iloc[0]), 2)
+    (0.0511, 86.37)
     """
+    rule = combining_rule(rule).name
     estimates, covariances = as_pandas(estimates), as_pandas(covariances)  # polars, pyarrow
     q, names = _coerce_estimates(estimates, names)
     m, k = q.shape
@@ -734,6 +807,7 @@ def pool_estimates(
         transform=scale,
         model_terms=model_terms,
         variance_components=variance_components,
+        rule=rule,
     )
 
 
