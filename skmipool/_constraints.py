@@ -36,7 +36,33 @@ _OPERATORS = ("**", "+", "-", "*", "/", "^", "(", ")", "=")
 
 
 class ConstraintError(ValueError):
-    """A constraint outside the grammar, naming the offending token and its position."""
+    """A constraint outside the grammar, naming the offending token and its position.
+
+    Raised by :meth:`skmipool.PooledResult.wald_test` with ``constraints=``: the
+    constraint grammar is arithmetic (``+ - * / ^``, parentheses) of term names
+    and numbers with at most one ``=``.
+
+    Attributes
+    ----------
+    text : str
+        The constraint.
+    position : int
+        1-based character position of the token (``len(text) + 1``: the end).
+    token : str
+        The token (``"end of constraint"`` at the end).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skmipool import ConstraintError, pool_estimates
+    >>> res = pool_estimates(np.array([[1.0, 2.0], [1.1, 2.2]]), np.full((2, 2), 0.1),
+    ...                      names=["a", "b"])
+    >>> try:
+    ...     res.wald_test(constraints="log(a) = 0")
+    ... except ConstraintError as err:
+    ...     print(err.token, err.position)
+    log 1
+    """
 
     def __init__(self, text: str, position: int, token: str, message: str):
         self.text = text

@@ -3,6 +3,7 @@
 
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -343,3 +344,15 @@ def test_d1_fallback_df_capped_at_complete_data_limit():
     assert test.df2 == pytest.approx(21 * 22 / 24)
     assert test.df2 >= res.df.iloc[0]  # the t-test's Barnard-Rubin df, 18.5
     assert test.p_value == pytest.approx(5.62e-9, rel=1e-3)
+
+
+def test_user_guide_d4_and_constraints_example_runs():
+    """The worked example of the user guide's D4 / constraints subsection, as written."""
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "user_guide.md").read_text()
+    section = guide.split("### Likelihood ratios on stacked data (D4)", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    namespace = {}
+    exec(compile(block, "user_guide.md", "exec"), namespace)
+    res = namespace["res"]
+    assert res.wald_test(constraints="bmi / hyp = 1").df1 == 1
+    assert compare(namespace["full"], namespace["null"], method="D4").df1 == 2
