@@ -5,6 +5,7 @@ The numerical core (:func:`pool_estimates`, :func:`pool`) reproduces R's
 :class:`MIPooledEstimator` imputes M times, fits and pools in one step.
 """
 
+from skmipool._constraints import ConstraintError
 from skmipool._estimate import Estimate
 from skmipool._estimator import (
     DeterministicImputationWarning,
@@ -41,6 +42,7 @@ def __getattr__(name):
 
 __all__ = [
     "BootstrapMIResult",
+    "ConstraintError",
     "DeterministicImputationWarning",
     "Estimate",
     "ImputationError",

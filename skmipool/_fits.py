@@ -11,7 +11,7 @@ import pandas as pd
 
 from skmipool._adapters import coef_estimate, formula_model_terms, statsmodels_model_name
 from skmipool._estimate import Estimate
-from skmipool._pool import _check_dfcom
+from skmipool._pool import _check_dfcom, combining_rule
 from skmipool._results import BootstrapMIResult, pool_estimates
 from skmipool._scales import get_transform
 
@@ -357,7 +357,14 @@ def pool_bootstrap_mi(estimates: Sequence[Estimate], n_bootstrap: int, transform
     )
 
 
-def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None, transform=None):
+def pool(
+    fits,
+    *,
+    dfcom="auto",
+    names: Sequence[str] | None = None,
+    transform=None,
+    rule: str = "rubin1987",
+):
     """Pool M fitted models with Rubin's rules, like ``mice::pool(with(imp, ...))``.
 
     Parameters
@@ -379,6 +386,10 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None, transform=No
         before pooling (see :func:`pool_estimates`). Estimates that carry a
         ``scale`` of their own (e.g. predictions on the logit scale) are
         pooled on it without a ``transform``.
+    rule : {"rubin1987", "reiter2003"}, default="rubin1987"
+        Combining rule: Rubin's rules for imputed missing data, or Reiter's
+        (2003) rules for partially synthetic data, as ``mice::pool.syn`` (see
+        :func:`pool_estimates`). ``dfcom`` is not used by ``"reiter2003"``.
 
     Returns
     -------
@@ -404,9 +415,13 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None, transform=No
     >>> list(res.terms)
     ['const', 'x1']
     """
+    rule = combining_rule(rule).name
     estimates = collect_estimates(fits)
     stack = stack_estimates(estimates, names, transform)
-    dfcom_used = resolve_dfcom(dfcom, estimates)
+    if rule == "reiter2003" and isinstance(dfcom, str) and dfcom == "auto":
+        dfcom_used = np.inf  # Reiter's df does not use dfcom: nothing to look up or warn about
+    else:
+        dfcom_used = resolve_dfcom(dfcom, estimates)
     own_scale = estimates[0].scale
     return pool_estimates(
         stack.estimates,
@@ -418,4 +433,5 @@ def pool(fits, *, dfcom="auto", names: Sequence[str] | None = None, transform=No
         nobs=stack.nobs,
         model_terms=stack.model_terms,
         variance_components=stack.variance_components,
+        rule=rule,
     )

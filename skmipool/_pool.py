@@ -3,7 +3,10 @@
 Every pooled number in the package is computed by :func:`rubin_moments` and
 :func:`rubin_pool` below; :func:`skmipool.pool_estimates` (in ``_results``), the
 estimator, :func:`skmipool.pool` and the tests of several parameters all call them.
-This module is the bottom of the layering: it imports nothing from skmipool.
+Beside them, :func:`reiter_moments` and :func:`reiter_pool` hold Reiter's (2003)
+rules for partially synthetic data; :func:`combining_rule` is the one place that
+chooses between the two. This module is the bottom of the layering: it imports
+nothing from skmipool but the argument checks.
 
 References
 ----------
@@ -11,12 +14,15 @@ Rubin, D. B. (1987). *Multiple Imputation for Nonresponse in Surveys*. Wiley.
 Barnard, J. and Rubin, D. B. (1999). Small-sample degrees of freedom with
 multiple imputation. *Biometrika* 86(4), 948-955.
 van Buuren, S. (2018). *Flexible Imputation of Missing Data*, 2nd ed. (FIMD), 2.3.
+Reiter, J. P. (2003). Inference for partially synthetic, public use microdata
+sets. *Survey Methodology* 29(2), 181-188.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -24,9 +30,13 @@ import pandas as pd
 from skmipool._validation import check_integer, check_names, real_array
 
 __all__ = [
+    "RULES",
     "BootstrapMIComponents",
     "barnard_rubin_df",
     "bootstrap_mi_pool",
+    "combining_rule",
+    "reiter_moments",
+    "reiter_pool",
     "rubin_moments",
     "rubin_pool",
 ]
@@ -132,16 +142,8 @@ class RubinComponents:
     dfcom: float
 
 
-def rubin_moments(estimates: np.ndarray, within: np.ndarray):
-    """Q̄, Ū, B and T from M completed-data estimates and (co)variances.
-
-    ``within`` of shape (m, k) holds variances and gives Ū, B, T as length-k
-    vectors (the diagonals); of shape (m, k, k) it holds covariance matrices and
-    gives k x k matrices. This is the single place where Rubin's rules are
-    written down; everything else calls it.
-    """
-    q = np.asarray(estimates, dtype=float)
-    u = np.asarray(within, dtype=float)
+def _qbar_ubar_b(q: np.ndarray, u: np.ndarray):
+    """Q̄, Ū and B: the averages both combining rules start from."""
     m = q.shape[0]
     qbar = q.mean(axis=0)  # Rubin (1987) eq. 3.1.2
     # second pass, as R's mean() does: identical estimates then give exactly B = 0
@@ -152,6 +154,20 @@ def rubin_moments(estimates: np.ndarray, within: np.ndarray):
         b = dev.T @ dev / (m - 1)  # eq. 3.1.4, matrix form
     else:
         b = (dev**2).sum(axis=0) / (m - 1)  # eq. 3.1.4, diagonal only
+    return qbar, ubar, b
+
+
+def rubin_moments(estimates: np.ndarray, within: np.ndarray):
+    """Q̄, Ū, B and T from M completed-data estimates and (co)variances.
+
+    ``within`` of shape (m, k) holds variances and gives Ū, B, T as length-k
+    vectors (the diagonals); of shape (m, k, k) it holds covariance matrices and
+    gives k x k matrices. This is the single place where Rubin's rules are
+    written down; everything else calls it.
+    """
+    q = np.asarray(estimates, dtype=float)
+    m = q.shape[0]
+    qbar, ubar, b = _qbar_ubar_b(q, np.asarray(within, dtype=float))
     t = ubar + (1.0 + 1.0 / m) * b  # eq. 3.1.5
     return qbar, ubar, b, t
 
@@ -264,6 +280,80 @@ def bootstrap_mi_pool(estimates: np.ndarray) -> BootstrapMIComponents:
     df = np.maximum(df, BOOTSTRAP_MI_MIN_DF)
     nan = np.full_like(qbar, np.nan)
     return BootstrapMIComponents(n_boot, n_imp, qbar, within, between, t, df, nan, nan, nan)
+
+
+def reiter_moments(estimates: np.ndarray, within: np.ndarray):
+    """Q̄, Ū, B and T of Reiter's (2003) rules for partially synthetic data.
+
+    As :func:`rubin_moments` (same shapes), but ``T = Ū + B / M``: the synthetic
+    values are drawn given the observed data, so B estimates only the extra
+    variance of M draws (Reiter 2003, Sec. 2; mice 3.15
+    ``pool.scalar(rule = "reiter2003")``).
+    """
+    q = np.asarray(estimates, dtype=float)
+    m = q.shape[0]
+    qbar, ubar, b = _qbar_ubar_b(q, np.asarray(within, dtype=float))
+    t = ubar + b / m  # Reiter (2003), T_p = b_m / m + ubar_m
+    return qbar, ubar, b, t
+
+
+def reiter_pool(estimates: np.ndarray, within_var: np.ndarray, dfcom=None) -> RubinComponents:
+    """Pool M partially synthetic datasets with Reiter's (2003) rules, term by term.
+
+    Parameters
+    ----------
+    estimates, within_var : ndarray of shape (m, k)
+        As for :func:`rubin_pool`.
+    dfcom : float or None
+        Not used: Reiter's df has no small-sample form (nor in mice); accepted
+        so that both rules take the same arguments.
+
+    Returns
+    -------
+    RubinComponents
+        ``df = (M - 1) (1 + Ū / (B / M))^2`` (Reiter 2003; infinite when B = 0),
+        ``riv = (1 + 1/M) B / Ū`` as mice 3.15 reports it, and ``lambda_``,
+        ``fmi`` NaN: the fraction of missing information of Rubin's rules has no
+        counterpart here (mice reports NA).
+    """
+    q = np.asarray(estimates, dtype=float)
+    m = q.shape[0]
+    dfcom = _check_dfcom(dfcom)
+    qbar, ubar, b, t = reiter_moments(q, within_var)
+    riv = (1.0 + 1.0 / m) * b / ubar  # mice 3.15 pool.fitlist, rule = "reiter2003"
+    with np.errstate(divide="ignore"):
+        df = (m - 1) * (1.0 + ubar / (b / m)) ** 2  # Reiter (2003); mice pool.scalar
+    nan = np.full_like(qbar, np.nan)
+    return RubinComponents(m, qbar, ubar, b, t, riv, nan, df, nan.copy(), dfcom)
+
+
+class CombiningRule(NamedTuple):
+    """A combining rule: its moments (Q̄, Ū, B, T) and its term-by-term pooling."""
+
+    name: str
+    moments: Callable
+    pool: Callable
+
+
+RULES = {
+    "rubin1987": CombiningRule("rubin1987", rubin_moments, rubin_pool),
+    "reiter2003": CombiningRule("reiter2003", reiter_moments, reiter_pool),
+}
+
+
+def combining_rule(rule) -> CombiningRule:
+    """The combining rule named ``rule``: the one place where the rules are chosen.
+
+    ``"rubin1987"``: Rubin's rules for missing data (the default everywhere);
+    ``"reiter2003"``: Reiter's rules for partially synthetic data (mice's
+    ``pool.syn`` and ``pool.scalar(rule = "reiter2003")``).
+    """
+    if not isinstance(rule, str) or rule not in RULES:
+        raise ValueError(
+            f"rule must be one of {sorted(RULES)} (Rubin's rules for missing data, Reiter's "
+            f"for partially synthetic data); got {rule!r}."
+        )
+    return RULES[rule]
 
 
 # --------------------------------------------------------------------------- inputs

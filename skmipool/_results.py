@@ -19,13 +19,12 @@ from skmipool._pool import (
     _coerce_covariances,
     _coerce_estimates,
     bootstrap_mi_pool,
-    rubin_moments,
-    rubin_pool,
+    combining_rule,
     validate_imputations,
 )
 from skmipool._scales import get_transform
 from skmipool._validation import as_pandas, check_integer, check_real, real_array
-from skmipool._wald import d1_test
+from skmipool._wald import constraint_test, d1_test
 
 __all__ = [
     "BootstrapMIResult",
@@ -101,7 +100,7 @@ def how_many_imputations(fmi, n_imputations: int, *, cv: float = 0.05, level: fl
 
 
 class PooledResult:
-    """Estimates pooled over M imputations by Rubin's rules.
+    """Estimates pooled over M imputations by Rubin's rules (or Reiter's, see ``rule``).
 
     Built by :func:`skmipool.pool_estimates`, :func:`skmipool.pool` and
     :class:`skmipool.MIPooledEstimator`; not meant to be constructed directly.
@@ -124,6 +123,8 @@ class PooledResult:
     variance_components : DataFrame of shape (M, c), optional
         Each imputation's variance components (columns), reported by
         :attr:`variance_components`.
+    rule : {"rubin1987", "reiter2003"}, default="rubin1987"
+        Combining rule (see :func:`skmipool.pool_estimates`).
 
     Examples
     --------
@@ -147,7 +148,9 @@ class PooledResult:
         transform=None,
         model_terms=None,
         variance_components=None,
+        rule="rubin1987",
     ):
+        self._rule = combining_rule(rule)
         self._transform = get_transform(transform)
         self._q = np.asarray(estimates, dtype=float)
         self._u = np.asarray(covariances, dtype=float)
@@ -167,12 +170,12 @@ class PooledResult:
     @cached_property
     def _components(self) -> RubinComponents:
         diag = np.diagonal(self._u, axis1=1, axis2=2) if self._full else self._u
-        return rubin_pool(self._q, diag, self._dfcom)
+        return self._rule.pool(self._q, diag, self._dfcom)
 
     @cached_property
     def _matrices(self):
         u = self._u if self._full else np.apply_along_axis(np.diag, 1, self._u)
-        _, ubar, b, t = rubin_moments(self._q, u)
+        _, ubar, b, t = self._rule.moments(self._q, u)
         return ubar, b, t
 
     def _series(self, values, name) -> pd.Series:
@@ -196,6 +199,11 @@ class PooledResult:
     def scale(self) -> str:
         """Name of the inference scale: where pooling happened and where the SE lives."""
         return self._transform.name
+
+    @property
+    def rule(self) -> str:
+        """Combining rule: ``"rubin1987"`` (missing data) or ``"reiter2003"`` (synthetic data)."""
+        return self._rule.name
 
     @property
     def inference_estimate(self) -> pd.Series:
@@ -261,7 +269,7 @@ class PooledResult:
 
     @property
     def total(self) -> pd.Series:
-        """Total variance T = Ū + (1 + 1/M) B (diagonal)."""
+        """Total variance T = Ū + (1 + 1/M) B (diagonal); Ū + B/M with rule="reiter2003"."""
         return self._series(self._components.t, "total")
 
     def _require_full(self, what: str) -> None:
@@ -284,7 +292,8 @@ class PooledResult:
 
     @property
     def total_cov(self) -> pd.DataFrame:
-        """Total covariance matrix T = Ū + (1 + 1/M) B (k x k); needs covariance matrices."""
+        """Total covariance matrix T = Ū + (1 + 1/M) B (k x k; Ū + B/M with rule="reiter2003");
+        needs covariance matrices."""
         self._require_full("total_cov")
         return self._frame(self._matrices[2])
 
@@ -301,7 +310,10 @@ class PooledResult:
 
     @property
     def df(self) -> pd.Series:
-        """Degrees of freedom: Rubin (1987) if dfcom is infinite, else Barnard & Rubin (1999)."""
+        """Degrees of freedom: Rubin (1987) if dfcom is infinite, else Barnard & Rubin (1999).
+
+        With ``rule="reiter2003"``: (M - 1)(1 + Ū / (B/M))² (Reiter 2003).
+        """
         return self._series(self._components.df, "df")
 
     @property
@@ -416,6 +428,7 @@ class PooledResult:
             list(self._names),
             dfcom=self._dfcom,
             transform=self._transform,
+            rule=self._rule.name,
         )
 
     def mc_error(self, level: float = 0.95) -> pd.DataFrame:
@@ -485,7 +498,7 @@ class PooledResult:
         with np.errstate(invalid="ignore", divide="ignore"):
             return self._series(np.sqrt(c.b / c.m / c.t), "mc_error_ratio")
 
-    def wald_test(self, terms=None, value=0.0, *, restriction=None):
+    def wald_test(self, terms=None, value=0.0, *, restriction=None, constraints=None):
         """Test several parameters at once with the D1 statistic.
 
         Parameters
@@ -497,12 +510,30 @@ class PooledResult:
             Hypothesised value(s) of ``restriction @ theta``.
         restriction : array-like of shape (r, k), optional
             Restriction matrix R for H0: R theta = value; overrides ``terms``.
+        constraints : str or list of str, optional
+            Constraints g(theta) = 0, tested jointly, e.g. ``"ReadDis / MathDis
+            = 1"`` or ``["a - b", "a * c = 2"]`` (no ``=`` means ``= 0``):
+            arithmetic (``+ - * / ^``, parentheses) of term names and numbers,
+            parsed by a small grammar and never evaluated as code; term names
+            with other characters go in backquotes, `` `age[T.40-59]` ``. Each
+            imputation's estimates are mapped by g and its covariance by the
+            delta method (exact Jacobian) before D1, as mitml's
+            ``testConstraints``. Not combined with ``terms``, ``value`` or
+            ``restriction``; the constraints apply on the inference scale.
 
         Returns
         -------
         MITestResult
             D1 of Li, Raghunathan & Rubin (1991) referred to F(r, df2), with
             Reiter's (2007) df2 when ``dfcom`` is finite and the LRR df2 otherwise.
+
+        Raises
+        ------
+        ValueError
+            Unknown terms, linearly dependent restrictions, a constraint outside
+            the grammar (the message names the token and its position), or a
+            result pooled with ``rule="reiter2003"`` (D1 is a test for missing
+            data, not for partially synthetic data).
 
         Examples
         --------
@@ -514,7 +545,19 @@ class PooledResult:
         >>> res = pool_estimates(est, cov, dfcom=50, names=["a", "b"])
         >>> res.wald_test(["a", "b"]).df1
         2
+
+        A nonlinear constraint, tested by the delta method:
+
+        >>> res.wald_test(constraints="a / b = 2").method
+        'D1'
         """
+        if constraints is not None:
+            if terms is not None or restriction is not None or np.any(np.asarray(value) != 0):
+                raise ValueError(
+                    "constraints is not combined with terms, value or restriction; write the "
+                    "hypothesised value into the constraint, e.g. 'a / b = 2'."
+                )
+            return constraint_test(self, constraints)
         return d1_test(self, terms=terms, value=value, restriction=restriction)
 
     @property
@@ -712,7 +755,7 @@ class BootstrapMIResult(PooledResult):
     def _matrices(self):
         self._refuse("a pooled covariance matrix (within_cov, between_cov, total_cov)")
 
-    def wald_test(self, terms=None, value=0.0, *, restriction=None):
+    def wald_test(self, terms=None, value=0.0, *, restriction=None, constraints=None):
         """Refused: the D1 test of several parameters needs Rubin's decomposition."""
         self._refuse("wald_test")
 
@@ -766,6 +809,14 @@ class Summary:
                 "Smallest df": float(r.df.min()),
                 **self.notes,
             }
+        if r.rule == "reiter2003":
+            # partially synthetic data: no fraction of missing information (mice reports NA)
+            return {
+                "Synthetic datasets (M)": r.n_imputations,
+                "Combining rule": "Reiter (2003), partially synthetic data",
+                "Smallest df": float(r.df.min()),
+                **self.notes,
+            }
         return {
             "Imputations (M)": r.n_imputations,
             "Complete-data df": r.dfcom,
@@ -779,8 +830,11 @@ class Summary:
 
     @property
     def title(self) -> str:
+        """The method: Rubin's rules, Reiter's (synthetic data) or bootstrap then impute."""
         if isinstance(self.result, BootstrapMIResult):
             return "Multiple imputation: bootstrap then impute"
+        if self.result.rule == "reiter2003":
+            return "Partially synthetic data: Reiter's (2003) rules"
         return "Multiple imputation: Rubin's rules"
 
     def _mc_footer(self) -> dict:
@@ -861,6 +915,7 @@ def pool_estimates(
     nobs=None,
     model_terms=None,
     variance_components=None,
+    rule: str = "rubin1987",
 ):
     """Pool M sets of estimates and their (co)variances with Rubin's rules.
 
@@ -898,6 +953,15 @@ def pool_estimates(
         variances, ICC, frailty variance), one column per component. They are
         averaged, not pooled by Rubin's rules (see
         :attr:`PooledResult.variance_components`).
+    rule : {"rubin1987", "reiter2003"}, default="rubin1987"
+        Combining rule. ``"rubin1987"``: Rubin's rules for multiply imputed
+        missing data. ``"reiter2003"``: Reiter's (2003) rules for partially
+        synthetic data (M synthetic versions of a dataset whose observed values
+        were partly replaced by draws), ``T = Ū + B/M`` and
+        ``df = (M - 1)(1 + Ū / (B/M))²``, as mice's ``pool.syn`` and
+        ``pool.scalar(rule = "reiter2003")``; ``dfcom`` is not used, ``lambda``
+        and ``fmi`` are NaN (mice: NA), ``riv`` is (1 + 1/M) B / Ū as mice
+        reports it, and :meth:`PooledResult.wald_test` is refused.
 
     Returns
     -------
@@ -930,7 +994,14 @@ def pool_estimates(
     >>> res = pool_estimates(r, (1 - r**2) ** 2 / 97, transform="fisher_z")
     >>> round(float(res.estimate.iloc[0]), 4), res.scale
     (0.4137, 'fisher_z')
+
+    Partially synthetic data (Reiter 2003): T = Ū + B/M instead of Ū + (1 + 1/M) B:
+
+    >>> syn = pool_estimates([1.0, 1.2, 0.9], [0.04, 0.05, 0.04], rule="reiter2003")
+    >>> round(float(syn.total.iloc[0]), 4), round(float(syn.df.iloc[0]), 2)
+    (0.0511, 86.37)
     """
+    rule = combining_rule(rule).name
     estimates, covariances = as_pandas(estimates), as_pandas(covariances)  # polars, pyarrow
     q, names = _coerce_estimates(estimates, names)
     m, k = q.shape
@@ -961,6 +1032,7 @@ def pool_estimates(
         transform=scale,
         model_terms=model_terms,
         variance_components=variance_components,
+        rule=rule,
     )
 
 

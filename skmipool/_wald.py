@@ -1,7 +1,8 @@
 """The D1 Wald test of several parameters on pooled estimates, and its df.
 
 Arithmetic below the result objects: ``PooledResult.wald_test`` and
-``skmipool.compare`` both call :func:`d1_test`.
+``skmipool.compare`` both call :func:`d1_test`; nonlinear constraints go through
+:func:`constraint_test` (the delta method, as mitml's ``testConstraints``).
 
 References
 ----------
@@ -11,8 +12,8 @@ reference distribution. *JASA* 86, 1065-1073. (D1, "LRR")
 Reiter, J. P. (2007). Small-sample degrees of freedom for multi-component
 significance tests with multiple imputation for missing data. *Biometrika* 94,
 502-508.
-The formulas follow mitml 0.4-5 (``testModels``, ``.D1``) so that the numbers
-agree with R.
+The formulas follow mitml 0.4-4 (``testModels``, ``testConstraints``, ``.D1``)
+so that the numbers agree with R.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from skmipool._constraints import parse_constraint
 from skmipool._pool import adjusted_dfcom, rubin_moments
 from skmipool._validation import real_array
 
-__all__ = ["MITestResult", "d1_test", "lrr_df", "reiter_df"]
+__all__ = ["MITestResult", "constraint_test", "d1_test", "lrr_df", "reiter_df"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class MITestResult:
     Attributes
     ----------
     statistic : float
-        The F statistic (D1, D2 or D3).
+        The F statistic (D1, D2, D3 or D4).
     df1 : int
         Numerator degrees of freedom (number of restrictions).
     df2 : float
@@ -46,7 +48,8 @@ class MITestResult:
     riv : float
         Average relative increase in variance due to nonresponse.
     method : str
-        ``"D1"``, ``"D2"`` or ``"D3"`` (and for D2 the statistic used).
+        ``"D1"``, ``"D2"``, ``"D3"`` or ``"D4"`` (and for D2 the statistic used,
+        for D4 the ARIV estimate).
     """
 
     statistic: float
@@ -89,18 +92,23 @@ def reiter_df(k: int, m: int, r: float, dfcom: float) -> float:
     """Small-sample denominator df of D1 (Reiter 2007, eq. 1-2), as in mitml's ``.D1``.
 
     Needs t = k(m - 1) >= 4 (t = 4 gives the limit 4); a smaller t falls back to
-    the LRR df with a warning.
+    the LRR df capped at the complete-data limit dfcom (dfcom + 1) / (dfcom + 3),
+    with a warning (mitml returns Reiter's formula there, which breaks down).
     """
     t = k * (m - 1)
+    vstar = adjusted_dfcom(dfcom)
     if t < 4:
+        # LRR's t <= 4 branch grows without bound as r -> 0, while a finite dfcom bounds
+        # the df of any test by the complete-data df (Barnard & Rubin 1999, eq. 4)
+        fallback = min(lrr_df(k, m, r), vstar)
         warnings.warn(
             f"Reiter's small-sample df for D1 needs k(M - 1) >= 4 (here {t}); the large-sample "
-            f"LRR df is used instead. Use more imputations.",
+            f"LRR df, capped at the complete-data limit dfcom (dfcom + 1) / (dfcom + 3) = "
+            f"{vstar:.4g}, is used instead: {fallback:.4g}. Use more imputations.",
             UserWarning,
             stacklevel=4,
         )
-        return lrr_df(k, m, r)
-    vstar = adjusted_dfcom(dfcom)
+        return fallback
     if r <= 0:
         return vstar  # B = 0: the formula's limit, v = 4 + c2 = vstar
     if t == 4:
@@ -164,18 +172,23 @@ def _restriction(result, terms, value, restriction):
     return R, np.broadcast_to(value, (R.shape[0],))
 
 
-def d1_test(result, terms=None, value=0.0, restriction=None) -> MITestResult:
-    """D1 (Li, Raghunathan & Rubin 1991) on a PooledResult; see PooledResult.wald_test."""
-    R, c = _restriction(result, terms, value, restriction)
-    k = R.shape[0]
-    combines_terms = k > 1 or bool((np.count_nonzero(R, axis=1) > 1).any())
-    if combines_terms and not result.has_full_covariances:
+def _check_poolable_by_d1(result) -> None:
+    """D1 combines imputations for missing data; partially synthetic data have other rules."""
+    if getattr(result, "rule", "rubin1987") != "rubin1987":
         raise ValueError(
-            "a joint test or a contrast of several terms needs the full covariance matrices; "
-            "this result pooled variances only. Pass (M, k, k) covariances to pool_estimates."
+            f"wald_test is D1, a test for multiply imputed missing data (Rubin's rules); this "
+            f"result was pooled with rule={result.rule!r} (partially synthetic data), for "
+            f"which skmipool has no test of several parameters. Test one term at a time with "
+            f"its t statistic, or pool with rule='rubin1987' if the data are imputed."
         )
-    q = result.estimates.to_numpy() @ R.T - c
-    u = R @ result.covariances @ R.T
+
+
+def d1_statistic(q: np.ndarray, u: np.ndarray, dfcom: float, k: int) -> MITestResult:
+    """D1 from M estimates ``q`` (M, k) of the restrictions and their covariances ``u`` (M, k, k).
+
+    mitml 0.4-4 ``.D1``: r from LRR (1991) eq. 2.15, F from eq. 2.14, df2 from
+    Reiter (2007) when dfcom is finite, else LRR eq. 2.16.
+    """
     m = q.shape[0]
     qbar, ubar, b, _ = rubin_moments(q, u)
     try:
@@ -188,6 +201,69 @@ def d1_test(result, terms=None, value=0.0, restriction=None) -> MITestResult:
         ) from None
     r = (1.0 + 1.0 / m) * np.trace(ubar_inv_b) / k  # LRR (1991) eq. 2.15
     stat = float(qbar @ ubar_inv_q) / (k * (1.0 + r))  # eq. 2.14
-    dfcom = result.dfcom
     df2 = lrr_df(k, m, r) if np.isinf(dfcom) else reiter_df(k, m, r, dfcom)
     return MITestResult(stat, k, float(df2), _f_sf(stat, k, df2), float(r), "D1")
+
+
+def d1_test(result, terms=None, value=0.0, restriction=None) -> MITestResult:
+    """D1 (Li, Raghunathan & Rubin 1991) on a PooledResult; see PooledResult.wald_test."""
+    _check_poolable_by_d1(result)
+    R, c = _restriction(result, terms, value, restriction)
+    k = R.shape[0]
+    combines_terms = k > 1 or bool((np.count_nonzero(R, axis=1) > 1).any())
+    if combines_terms and not result.has_full_covariances:
+        raise ValueError(
+            "a joint test or a contrast of several terms needs the full covariance matrices; "
+            "this result pooled variances only. Pass (M, k, k) covariances to pool_estimates."
+        )
+    q = result.estimates.to_numpy() @ R.T - c
+    u = R @ result.covariances @ R.T
+    return d1_statistic(q, u, result.dfcom, k)
+
+
+def constraint_test(result, constraints) -> MITestResult:
+    """D1 of constraints g(theta) = 0 by the delta method, as mitml's ``testConstraints``.
+
+    Each imputation's estimates are mapped by g and their covariances by the
+    Jacobian, ``G U G'`` (mitml 0.4-4 ``testConstraints``, which differentiates
+    numerically with ``numericDeriv``; here the derivatives are exact), and the
+    M transformed sets are pooled by D1.
+    """
+    _check_poolable_by_d1(result)
+    texts = [constraints] if isinstance(constraints, str) else constraints
+    try:
+        texts = list(texts)
+    except TypeError:
+        raise TypeError(
+            f"constraints must be a string or a list of strings such as 'a / b = 1'; got "
+            f"{type(constraints).__name__}."
+        ) from None
+    if not texts:
+        raise ValueError("constraints is empty: give at least one constraint, e.g. 'a / b = 1'.")
+    names = list(result.terms)
+    parsed = [parse_constraint(text, names) for text in texts]
+    theta = result.estimates.to_numpy()
+    values, grads = zip(*(c.evaluate(theta) for c in parsed), strict=True)
+    g = np.column_stack(values)  # (M, k)
+    jac = np.stack(grads, axis=1)  # (M, k, p)
+    bad = ~np.isfinite(g) | ~np.isfinite(jac).all(axis=2)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(
+            f"constraints: {texts[j]!r} is not finite or not differentiable at the estimates of "
+            f"imputation {i + 1} (a division by zero, or a power of a negative number?)."
+        )
+    k = len(parsed)
+    combines_terms = k > 1 or bool((np.count_nonzero(jac, axis=2) > 1).any())
+    if combines_terms and not result.has_full_covariances:
+        raise ValueError(
+            "constraints on several terms need the full covariance matrices; this result "
+            "pooled variances only. Pass (M, k, k) covariances to pool_estimates."
+        )
+    if np.linalg.matrix_rank(jac.mean(axis=0)) < k:
+        raise ValueError(
+            "constraints: the constraints are linearly dependent at the pooled estimates (or "
+            "one does not depend on the terms there); drop the redundant ones."
+        )
+    u = jac @ result.covariances @ np.swapaxes(jac, 1, 2)  # delta method, G U G'
+    return d1_statistic(g, u, result.dfcom, k)

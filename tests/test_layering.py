@@ -103,7 +103,8 @@ def test_layers_point_down():
         "skmipool._validation": set(),
         "skmipool._pool": {"skmipool._validation"},
         "skmipool._estimate": {"skmipool._pool", "skmipool._scales"},
-        "skmipool._wald": {"skmipool._pool", "skmipool._validation"},
+        "skmipool._constraints": set(),
+        "skmipool._wald": {"skmipool._constraints", "skmipool._pool", "skmipool._validation"},
         "skmipool._results": {
             "skmipool._estimate",
             "skmipool._pool",
