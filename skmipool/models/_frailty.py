@@ -51,6 +51,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 __all__ = [
+    "FrailtyCoxResults",
     "FrailtyFit",
     "GammaFrailty",
     "GaussianFrailty",
@@ -616,3 +617,25 @@ def fit_frailty_cox(
         converged=inner_ok and (done or at_bound),
         sparse=sparse,
     )
+
+
+class FrailtyCoxModel(NamedTuple):
+    """What was fitted: a Cox model with a shared frailty of this distribution."""
+
+    distribution: str
+
+
+class FrailtyCoxResults:
+    """The penalized fit of a frailty Cox model, as kept in ``CoxPHRegressor.results_``.
+
+    ``params`` are the fixed effects, ``cov_params()`` R's ``fit$var``; the
+    whole :class:`FrailtyFit` is ``fit``.
+    """
+
+    def __init__(self, fit: FrailtyFit, distribution: str):
+        self.fit = fit
+        self.model = FrailtyCoxModel(distribution)
+        self.params = fit.coef
+
+    def cov_params(self) -> np.ndarray:
+        return self.fit.var
