@@ -24,7 +24,6 @@ models. *Statistics in Medicine* 15, 361-387. (the C index)
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -704,6 +703,8 @@ class CoxPHRegressor(RegressorMixin, FittedModelMixin, BaseEstimator):
             time.shape[0],
             fit.loglik,
             intercept=None,
+            variance_components={"frailty variance": float(fit.theta)},
+            model_label=f"{self.frailty} frailty",
         )
         self.naive_cov_ = self.cov_.copy()
         self.n_events_ = n_events
@@ -714,28 +715,6 @@ class CoxPHRegressor(RegressorMixin, FittedModelMixin, BaseEstimator):
             fit.df, index=[*names, f"frailty({self.groups})"], name="effective df"
         )
         return self
-
-    def get_estimate(self):
-        """The fixed effects, their covariance, dfcom = events - p, and the frailty variance.
-
-        Without a frailty as :meth:`FittedModelMixin.get_estimate`. With one,
-        the frailty variance is the variance component ``"frailty variance"``
-        (averaged over imputations by :func:`skmipool.pool`), and the model is
-        named with its frailty distribution, so that gamma and Gaussian
-        frailty fits are not pooled together.
-
-        Returns
-        -------
-        skmipool.Estimate
-        """
-        est = super().get_estimate()
-        if getattr(self, "frailty_variance_", None) is None or self.frailty is None:
-            return est
-        return replace(
-            est,
-            model=f"CoxPHRegressor: {self.frailty} frailty",
-            variance_components={"frailty variance": self.frailty_variance_},
-        )
 
     def predict(self, X):
         """Linear predictor x'b (log relative risk, not centred).
