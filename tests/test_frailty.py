@@ -252,3 +252,51 @@ def test_estimate_pools_as_plain_records():
     # the variance component travels through Estimate like any other
     e = Estimate([0.1], [0.01], names=["x"], variance_components={"frailty variance": 0.5})
     assert dict(e.variance_components) == {"frailty variance": 0.5}
+
+
+# ------------------------------------------------------------------ formulas
+
+
+@pytest.mark.parametrize(
+    "term, name",
+    [
+        ("frailty(cid)", "stanford2_gamma"),  # gamma, as R's frailty()
+        ('frailty(cid, distribution = "gaussian")', "stanford2_gaussian"),
+        ("(1 | cid)", "stanford2_gaussian"),  # coxme's syntax: the Gaussian frailty
+    ],
+)
+def test_formula_frailty_equals_r(r_frailty, term, name):
+    from skmipool.models import FormulaModel
+
+    r = r_frailty["fits"][name]["default"]
+    fit = FormulaModel(f"Surv(time, status) ~ age + t5 + {term}", model="cox").fit(_stanford2())
+    np.testing.assert_allclose(fit.frailty_variance_, r["theta"], rtol=OUTER_RTOL)
+    np.testing.assert_allclose(fit.params_, r["coef"], rtol=OUTER_RTOL)
+    np.testing.assert_allclose(fit.std_error_, r["se"], rtol=OUTER_RTOL)
+    est = fit.get_estimate()
+    assert est.names == ("age", "t5")
+    assert dict(est.variance_components) == {"frailty variance": fit.frailty_variance_}
+
+
+@pytest.mark.parametrize(
+    "formula, message",
+    [
+        ("Surv(time, status) ~ age + (age | cid)", "one random intercept"),
+        ("Surv(time, status) ~ age + (1 | cid) + frailty(cid)", "no frailty\\(\\) term beside"),
+        ("Surv(time, status) ~ age + frailty(cid) + cluster(cid)", "model-based covariance"),
+    ],
+)
+def test_formula_frailty_errors(formula, message):
+    from skmipool.models import FormulaModel
+
+    with pytest.raises(ValueError, match=message):
+        FormulaModel(formula, model="cox").fit(_stanford2())
+
+
+def test_formula_frailty_column_with_nan_names_it():
+    from skmipool.models import FormulaModel
+
+    df = _stanford2()
+    df.iloc[0, df.columns.get_loc("cid")] = np.nan
+    with pytest.raises(ValueError, match="cid"):
+        FormulaModel("Surv(time, status) ~ age + frailty(cid)", model="cox").fit(df)

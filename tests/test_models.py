@@ -606,6 +606,9 @@ def test_docstring_lists_the_fitted_attributes(cls):
         d = _stanford2()[0]
         frailty = cls(frailty="gaussian", groups="cid")
         fitted.append(frailty.fit(d[["age", "t5", "cid"]], d[["time", "status"]]))
+    if cls is FormulaModel:
+        d = _stanford2()[0]
+        fitted.append(cls("Surv(time, status) ~ age + (1 | cid)", model="cox").fit(d))
     attrs = {a for f in fitted for a in vars(f) if a.endswith("_") and not a.startswith("_")}
     assert attrs == _documented_attributes(cls)
 
