@@ -1052,7 +1052,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             )
         if hasattr(estimator, "_column_roles"):
             _, roles = estimator._column_roles(map(str, data.columns))
-            clustered = sorted(c for c, r in roles.items() if r in ("cluster", "groups"))
+            clustered = sorted(c for c, r in roles.items() if r in ("cluster", "groups", "frailty"))
             if clustered:
                 raise ValueError(
                     f'inference="bootstrap" resamples rows, which breaks up the clusters in '

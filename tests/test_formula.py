@@ -603,3 +603,37 @@ _FUZZ_FRAME = pd.DataFrame(
         "y": np.sin(np.arange(40.0)),
     }
 )
+
+
+@pytest.mark.parametrize(
+    "text, distribution",
+    [
+        ("Surv(time, status) ~ age + frailty(cid)", "gamma"),  # R's default
+        ('Surv(time, status) ~ age + frailty(cid, distribution = "gaussian")', "gaussian"),
+        ("Surv(time, status) ~ age + frailty(cid, distribution='gamma')", "gamma"),
+    ],
+)
+def test_frailty_special_and_its_distribution(text, distribution):
+    from skmipool.models._formula_grammar import parse_formula
+
+    formula = parse_formula(text)
+    assert formula.special("frailty").column == "cid"
+    assert formula.special("frailty").distribution == distribution
+
+
+@pytest.mark.parametrize(
+    "text, token, message",
+    [
+        ('Surv(t, s) ~ a + frailty(g, distribution = "t")', '"t"', 'gamma" or "gaussian'),
+        ("Surv(t, s) ~ a + frailty(g, distribution = gaussian)", "gaussian", 'is "gamma"'),
+        ("Surv(t, s) ~ a + frailty(g, theta = 1)", "theta", "no argument 'theta'"),
+        ('Surv(t, s) ~ a + frailty(g, distribution = "gaussian)', '"', "not closed"),
+        ('y ~ C(a, distribution = "x")', '"', "string literals"),
+    ],
+)
+def test_frailty_arguments_outside_the_grammar(text, token, message):
+    from skmipool.models._formula_grammar import FormulaError, parse_formula
+
+    with pytest.raises(FormulaError, match=message) as info:
+        parse_formula(text)
+    assert info.value.token == token

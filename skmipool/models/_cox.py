@@ -24,14 +24,14 @@ models. *Statistics in Medicine* 15, 361-387. (the C index)
 from __future__ import annotations
 
 import warnings
-from numbers import Integral
+from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from statsmodels.base.model import LikelihoodModel
 from statsmodels.duration.hazard_regression import PHReg, PHRegResults
@@ -43,6 +43,7 @@ from skmipool.models._design import (
     check_identified,
     cluster_codes,
 )
+from skmipool.models._frailty import FrailtyCoxResults, fit_frailty_cox
 
 __all__ = ["CoxPHRegressor", "concordance_index", "cox_score_residuals", "survival_target"]
 
@@ -403,6 +404,23 @@ class CoxPHRegressor(RegressorMixin, FittedModelMixin, BaseEstimator):
         then ``MIPooledEstimator(CoxPHRegressor(time=..., event=...)).fit(X, None)``
         imputes with the outcome in the imputation model. Excluded from the
         design matrix.
+    frailty : {"gamma", "gaussian"}, default=None
+        A shared frailty for the clusters in the ``groups`` column: the hazard
+        of subject i in cluster g is ``h0(t) exp(x_i'b + u_g)`` with
+        ``exp(u_g)`` gamma (mean 1, variance theta; R's default) or ``u_g``
+        normal (mean 0, variance theta). Fitted by penalized partial
+        likelihood with theta chosen as R's
+        ``coxph(... + frailty(g, distribution = ))`` chooses it (see
+        :mod:`skmipool.models._frailty`); the standard errors are R's
+        ``se(coef)``, from ``fit$var``, the inverse of the penalized
+        information. None: no frailty.
+    groups : str or int, default=None
+        The column of X with the cluster labels that share a frailty (R's
+        ``frailty(g)``). Excluded from the design matrix. Required with
+        ``frailty``.
+    frailty_variance : float, default=None
+        Hold theta at this value instead of estimating it (R's
+        ``frailty(g, theta = )``). None: estimate it.
 
     Attributes
     ----------
@@ -423,10 +441,29 @@ class CoxPHRegressor(RegressorMixin, FittedModelMixin, BaseEstimator):
     dfcom_ : float
         Complete-data df ``max(events - p, 1)``, as mice 3.15 uses for coxph.
     loglike_ : float
-        Log partial likelihood at the estimates (R's ``logLik(coxph)``).
-    results_ : statsmodels PHRegResults
+        Log partial likelihood at the estimates (R's ``logLik(coxph)``; with a
+        frailty, at the fixed effects and frailties, R's ``fit$loglik[2]``).
+    results_ : statsmodels PHRegResults or FrailtyCoxResults
         The statsmodels fit (its covariance is ``cov_``); used by
-        :func:`skmipool.compare` for D2 and D3.
+        :func:`skmipool.compare` for D2 and D3. With a frailty, the penalized
+        fit (:class:`~skmipool.models._frailty.FrailtyCoxResults`).
+    frailty_variance_ : float
+        With ``frailty``: the variance theta of the frailty, as R prints it
+        ("Variance of random effect"). Also in ``get_estimate()`` as the
+        variance component ``"frailty variance"``.
+    frailty_at_bound_ : bool
+        With ``frailty``: True when theta is at its lower bound 0: the
+        marginal likelihood (gamma) never rose above its value at 0, or the
+        REML equation (Gaussian) was negative at every theta tried. Then
+        ``frailty_variance_`` is the small value R stops at (R reports it
+        without comment); read it as 0. This is not a convergence failure.
+    frailties_ : pandas.Series
+        With ``frailty``: the predicted log frailty of each cluster (R's
+        ``fit$frail``), indexed by the cluster labels.
+    effective_df_ : pandas.Series
+        With ``frailty``: R's ``fit$df``, the effective degrees of freedom of
+        each term of the penalized model, the frailty last. Not a
+        complete-data df: ``dfcom_`` stays events - p.
     n_features_in_ : int
         Number of columns of X seen in fit (strata and cluster included).
     feature_names_in_ : ndarray of str
@@ -436,7 +473,17 @@ class CoxPHRegressor(RegressorMixin, FittedModelMixin, BaseEstimator):
     -----
     ``predict`` returns the linear predictor x'b (not centred; R's
     ``predict(type = "lp")`` subtracts the mean); ``exp(predict(X))`` is the
-    relative risk. ``score`` is Harrell's C index.
+    relative risk. ``score`` is Harrell's C index. With a frailty, ``predict``
+    leaves the frailties out (the prediction for a new cluster).
+
+    With a frailty, ``cov_`` is R's ``fit$var``: the inverse of the
+    penalized information, with the frailty block diagonal when there are
+    more than five clusters, as R computes it. R's ``fit$var2`` (the
+    sandwich ``H^-1 I H^-1``, printed as ``se2``) is not used.
+    ``get_estimate()`` returns the fixed effects only, with ``dfcom =
+    events - p`` (p fixed effects; as mice uses for ``coxph``), and the
+    frailty variance as a variance component, which :func:`skmipool.pool`
+    averages over the imputations.
 
     Examples
     --------
@@ -452,6 +499,17 @@ class CoxPHRegressor(RegressorMixin, FittedModelMixin, BaseEstimator):
     Name: estimate, dtype: float64
     >>> cox.dfcom_
     100.0
+
+    A Gaussian (log-normal) shared frailty for the clusters, as R's
+    ``coxph(Surv(time, status) ~ age + t5 + frailty(cid, distribution = "gaussian"))``:
+
+    >>> frail = CoxPHRegressor(frailty="gaussian", groups="cid").fit(df[["age", "t5", "cid"]], y)
+    >>> frail.params_.round(4)
+    age    0.0296
+    t5     0.1709
+    Name: estimate, dtype: float64
+    >>> round(frail.frailty_variance_, 4), frail.frailty_at_bound_
+    (0.0013, True)
     """
 
     _parameter_constraints: ClassVar[dict] = {
@@ -461,10 +519,22 @@ class CoxPHRegressor(RegressorMixin, FittedModelMixin, BaseEstimator):
         "cluster": [str, Integral, None],
         "time": [str, Integral, None],
         "event": [str, Integral, None],
+        "frailty": [StrOptions({"gamma", "gaussian"}), None],
+        "groups": [str, Integral, None],
+        "frailty_variance": [Interval(Real, 0, None, closed="left"), None],
     }
 
     def __init__(
-        self, ties="efron", strata=None, cov_type="nonrobust", cluster=None, time=None, event=None
+        self,
+        ties="efron",
+        strata=None,
+        cov_type="nonrobust",
+        cluster=None,
+        time=None,
+        event=None,
+        frailty=None,
+        groups=None,
+        frailty_variance=None,
     ):
         self.ties = ties
         self.strata = strata
@@ -472,6 +542,9 @@ class CoxPHRegressor(RegressorMixin, FittedModelMixin, BaseEstimator):
         self.cluster = cluster
         self.time = time
         self.event = event
+        self.frailty = frailty
+        self.groups = groups
+        self.frailty_variance = frailty_variance
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -479,7 +552,7 @@ class CoxPHRegressor(RegressorMixin, FittedModelMixin, BaseEstimator):
         return tags
 
     def _design(self, X, reset: bool):
-        special = {"strata": self.strata, "cluster": self.cluster}
+        special = {"strata": self.strata, "cluster": self.cluster, "groups": self.groups}
         special.update({"time": self.time, "event": self.event})
         return build_design(self, X, reset=reset, special=special)
 
@@ -532,10 +605,15 @@ class CoxPHRegressor(RegressorMixin, FittedModelMixin, BaseEstimator):
                 f"cluster={self.cluster!r} is set but cov_type={self.cov_type!r}. Set "
                 f'cov_type="cluster" for cluster-robust standard errors, or drop cluster.'
             )
+        self._check_frailty_arguments()
+        for stale in ("frailty_variance_", "frailty_at_bound_", "frailties_", "effective_df_"):
+            self.__dict__.pop(stale, None)
         design = self._design(X, reset=True)
         time, event = self._outcome(design, y)
         check_identified(design)
         strata = design.special.get("strata")
+        if self.frailty is not None:
+            return self._fit_frailty(design, time, event, strata)
         model = PHReg(
             time,
             design.matrix,
@@ -562,6 +640,80 @@ class CoxPHRegressor(RegressorMixin, FittedModelMixin, BaseEstimator):
         )
         self.naive_cov_ = pd.DataFrame(naive, index=design.names, columns=design.names)
         self.n_events_ = n_events
+        return self
+
+    def _check_frailty_arguments(self) -> None:
+        if self.frailty is None:
+            unused = {"groups": self.groups, "frailty_variance": self.frailty_variance}
+            unused = {k: v for k, v in unused.items() if v is not None}
+            if unused:
+                raise ValueError(
+                    f"{unused} only apply to a frailty model: set frailty='gamma' or "
+                    f"'gaussian', or drop them (for cluster-robust standard errors use "
+                    f'cluster= with cov_type="cluster").'
+                )
+            return
+        if self.groups is None:
+            raise ValueError(
+                f"frailty={self.frailty!r} needs the clusters that share a frailty: set "
+                f"groups=<name or position of the column of X holding the cluster labels>."
+            )
+        if self.cov_type != "nonrobust":
+            raise ValueError(
+                f"cov_type={self.cov_type!r} with frailty={self.frailty!r}: a frailty model "
+                f"reports R's model-based covariance (fit$var); the frailty already accounts "
+                f'for the clusters. Use cov_type="nonrobust".'
+            )
+
+    def _fit_frailty(self, design, time, event, strata):
+        labels = design.special["groups"]
+        uniques, codes = np.unique(labels, return_inverse=True)
+        if uniques.size < 2:
+            raise ValueError(
+                f"the groups column {self.groups!r} has a single cluster ({uniques[0]!r}): a "
+                f"frailty shared by everyone is absorbed by the baseline hazard and its variance "
+                f"is not identified. Use a column with several clusters, or drop the frailty."
+            )
+        if uniques.size == codes.size:
+            warnings.warn(
+                f"every cluster of the groups column {self.groups!r} has one observation: the "
+                f"frailty is then an individual frailty (overdispersion), which a Cox model "
+                f"barely identifies. Check that {self.groups!r} is the cluster id.",
+                UserWarning,
+                stacklevel=3,
+            )
+        fit = fit_frailty_cox(
+            time,
+            event,
+            design.matrix.to_numpy(),
+            codes,
+            self.frailty,
+            theta=self.frailty_variance,
+            ties=self.ties,
+            strata=None if strata is None else cluster_codes(strata),
+        )
+        names = design.names
+        results = FrailtyCoxResults(fit, self.frailty)
+        n_events = int(event.sum())
+        self._set_fitted(
+            results,
+            names,
+            fit.var,
+            cox_dfcom(n_events, len(names)),
+            time.shape[0],
+            fit.loglik,
+            intercept=None,
+            variance_components={"frailty variance": float(fit.theta)},
+            model_label=f"{self.frailty} frailty",
+        )
+        self.naive_cov_ = self.cov_.copy()
+        self.n_events_ = n_events
+        self.frailty_variance_ = float(fit.theta)
+        self.frailty_at_bound_ = bool(fit.at_bound)
+        self.frailties_ = pd.Series(fit.frail, index=uniques, name="frailty")
+        self.effective_df_ = pd.Series(
+            fit.df, index=[*names, f"frailty({self.groups})"], name="effective df"
+        )
         return self
 
     def predict(self, X):

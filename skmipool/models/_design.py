@@ -186,14 +186,29 @@ class FittedModelMixin:
     """
 
     def _set_fitted(
-        self, results, names, cov, dfcom, nobs, loglike, intercept, model_terms=None
+        self,
+        results,
+        names,
+        cov,
+        dfcom,
+        nobs,
+        loglike,
+        intercept,
+        model_terms=None,
+        variance_components=None,
+        model_label=None,
     ) -> None:
         """Store the fit; ``intercept``: True (first term), False (``intercept_ = 0.0``), None.
 
         ``model_terms``: ``(term, its coefficient names)`` pairs when the caller
         knows them (a formula's terms); otherwise read from statsmodels' formula
-        information, or one term per coefficient.
+        information, or one term per coefficient. ``variance_components``
+        (name -> value) and ``model_label`` (what kind of model, for pooling's
+        check) go to :meth:`get_estimate`; the label defaults to the
+        statsmodels model's name.
         """
+        self._variance_components = variance_components
+        self._model_label = model_label
         params = np.asarray(results.params, dtype=float)
         names = [str(n) for n in names]
         self.results_ = results
@@ -260,5 +275,7 @@ class FittedModelMixin:
             nobs=self.nobs_,
             loglike=self.loglike_,
             model_terms=self._model_terms,
-            model=f"{type(self).__name__}: {statsmodels_model_name(self.results_.model)}",
+            model=f"{type(self).__name__}: "
+            f"{self._model_label or statsmodels_model_name(self.results_.model)}",
+            variance_components=self._variance_components,
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
@@ -29,13 +30,16 @@ from statsmodels.tools import sm_exceptions
 
 from skmipool._adapters import _check_full_rank
 from skmipool._validation import as_pandas
-from skmipool.models._cox import _as_event, _as_time, cox_dfcom, fit_phreg
+from skmipool.models._cox import CoxPHRegressor, _as_event, _as_time, cox_dfcom, fit_phreg
 from skmipool.models._design import FittedModelMixin, cluster_codes
 from skmipool.models._formula_design import Design, learn_design, outcome_values
 from skmipool.models._formula_grammar import (
     Formula,
     FormulaError,
+    Name,
+    Number,
     Response,
+    Special,
     SurvResponse,
     parse_formula,
 )
@@ -71,6 +75,8 @@ def parse_model_formula(text: str, kind: str) -> Formula:
     """
     formula = parse_formula(text)
     shown = "a statsmodels model class" if kind == "class" else repr(kind)
+    if formula.random and kind == "cox":
+        formula = _random_intercept_as_frailty(formula)
     if formula.random:
         effect = formula.random[0]
         raise FormulaError(
@@ -114,6 +120,34 @@ def parse_model_formula(text: str, kind: str) -> Formula:
     return formula
 
 
+def _random_intercept_as_frailty(formula: Formula) -> Formula:
+    """coxme's ``(1 | g)`` in a Cox formula: R coxph's Gaussian frailty, ``frailty(g, "gaussian")``.
+
+    The model is coxme's, but the variance is chosen as coxph's Gaussian frailty
+    chooses it (a REML-type equation), not by coxme's integrated likelihood.
+    """
+    effect = formula.random[0]
+    group = effect.group
+    simple = (
+        len(formula.random) == 1
+        and not effect.uncorrelated
+        and isinstance(effect.expr, Number)
+        and effect.expr.value == 1
+        and isinstance(group, Name)
+    )
+    if not simple or formula.special("frailty") is not None:
+        raise FormulaError(
+            formula.text,
+            effect.pos,
+            f"({effect.label})",
+            "a Cox formula takes one random intercept (1 | group), read as a Gaussian shared "
+            "frailty (coxme's model), and no frailty() term beside it; random slopes are not "
+            "supported",
+        )
+    frailty = Special("frailty", group.name, effect.pos, "gaussian")
+    return replace(formula, specials=(*formula.specials, frailty), random=())
+
+
 class FormulaModel(FittedModelMixin, BaseEstimator):
     """A statsmodels model from an R-style formula, fitted on one DataFrame.
 
@@ -140,7 +174,11 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
     - ``scale(x)`` (mean and SD, n - 1, learnt at fit) and ``poly(x, degree)``
       (R's orthogonal polynomials, basis learnt at fit);
     - Cox only: ``Surv(time, event)`` as the outcome, ``cluster(col)``,
-      ``strata(col)``. Random-effect terms ``(1 | g)`` are parsed but not
+      ``strata(col)``, a shared frailty ``frailty(col)`` (gamma, as R) or
+      ``frailty(col, distribution = "gaussian")``, and coxme's ``(1 | col)``,
+      read as the Gaussian frailty (its variance chosen as R's ``coxph``
+      chooses it, not by coxme's integrated likelihood); see
+      :class:`CoxPHRegressor`. Other random-effect terms are parsed but not
       supported yet.
 
     No other call, no string literal, subscript or keyword is accepted. Terms
@@ -201,6 +239,11 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
         None when the model has none (then pooling assumes a large sample).
     loglike_ : float or None
         Log-likelihood (Cox: log partial likelihood) at the estimates.
+    frailty_variance_ : float
+        Cox with ``frailty(g)`` or ``(1 | g)`` only: the frailty variance,
+        as :class:`CoxPHRegressor`'s; absent otherwise.
+    frailty_at_bound_ : bool
+        Cox with a frailty only: whether the variance is at its lower bound 0.
     classes_ : ndarray of shape (2,)
         The outcome's levels when a binomial outcome was coded (second =
         modelled); absent otherwise.
@@ -317,8 +360,16 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
         cov_type = "cluster" if "cluster" in special else self.cov_type
         self._check_cov_type(kind, cov_type, cluster)
         self._check_complete(X, formula, [cluster, strata])
+        frailty = formula.special("frailty")
+        if frailty is not None:
+            self._check_complete(X, formula, [frailty.column])
+            if cov_type != "nonrobust":
+                raise ValueError(
+                    f"cov_type={cov_type!r} with a frailty term: a frailty model reports R's "
+                    f"model-based covariance (fit$var); drop cluster() and cov_type."
+                )
         if kind == "cox":
-            self._fit_cox(X, formula, cluster, strata, cov_type)
+            self._fit_cox(X, formula, cluster, strata, cov_type, frailty)
         else:
             self._fit_regression(X, kind, formula, cluster, cov_type)
         return self
@@ -499,7 +550,7 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
                 fit_kwargs.setdefault("cov_kwds", cov_kwds)
         return model.fit(**fit_kwargs)
 
-    def _fit_cox(self, X, formula: Formula, cluster, strata, cov_type):
+    def _fit_cox(self, X, formula: Formula, cluster, strata, cov_type, frailty=None):
         surv = formula.response
         time = _as_time(X[surv.time].to_numpy(), f"(column {surv.time!r})")
         event = _as_event(X[surv.event].to_numpy(), f"(column {surv.event!r})")
@@ -509,6 +560,32 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
         design = learn_design(formula, X, coding_intercept=True, intercept_column=False)
         exog = design.matrix(X)
         strata_values = None if strata is None else X[strata].to_numpy()
+        for stale in ("frailty_variance_", "frailty_at_bound_"):
+            self.__dict__.pop(stale, None)
+        if frailty is not None:
+            # CoxPHRegressor's frailty fit: one estimator, one engine
+            cox = CoxPHRegressor(ties=self.ties, frailty=frailty.distribution, groups="__g__")
+            frame = exog.assign(__g__=X[frailty.column].to_numpy())
+            if strata is not None:
+                cox.set_params(strata="__s__")
+                frame = frame.assign(__s__=strata_values)
+            cox.fit(frame, np.column_stack([time, event]))
+            self._design = design
+            self._set_fitted(
+                cox.results_,
+                design.names,
+                cox.cov_.to_numpy(),
+                cox.dfcom_,
+                X.shape[0],
+                cox.loglike_,
+                intercept=None,
+                model_terms=design.model_terms,
+                variance_components={"frailty variance": cox.frailty_variance_},
+                model_label=f"{frailty.distribution} frailty",
+            )
+            self.frailty_variance_ = cox.frailty_variance_
+            self.frailty_at_bound_ = cox.frailty_at_bound_
+            return
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=sm_exceptions.ValueWarning)
             model = PHReg(

@@ -16,7 +16,9 @@ minus, numbers, columns and the transforms), ``C(col)`` and
 ``C(col, ref=level)``, the transforms ``log log1p exp sqrt`` (``np.log`` etc.
 are accepted spellings of the same functions), the stateful ``scale(x)`` and
 ``poly(x, degree)``, the specials ``Surv(time, event)`` (outcome of a Cox
-model), ``cluster(col)`` and ``strata(col)``, and random-effect terms
+model), ``cluster(col)``, ``strata(col)`` and ``frailty(col)`` or
+``frailty(col, distribution = "gaussian")`` (a shared frailty of a Cox model, R's
+``frailty()``; its ``distribution`` is the grammar's only string), and random-effect terms
 ``(1 | g)``, ``(1 + x | g)``, which are parsed into :class:`RandomEffect` nodes
 so that a model that supports them can read them. Anything else -- another
 call, a string literal, a subscript, a reserved word such as ``lambda`` -- is
@@ -88,11 +90,13 @@ __all__ = [
 TRANSFORMS = ("log", "log1p", "exp", "sqrt")  # elementwise: also inside I()
 NUMPY_SPELLINGS = {f"np.{f}": f for f in TRANSFORMS} | {f"numpy.{f}": f for f in TRANSFORMS}
 STATEFUL = ("scale", "poly")  # learn a centre / polynomial basis at fit
-SPECIALS = ("Surv", "cluster", "strata")
+SPECIALS = ("Surv", "cluster", "strata", "frailty")
+FRAILTY_DISTRIBUTIONS = ("gamma", "gaussian")  # R's frailty(distribution = ), "t" not supported
 ALLOWED_FUNCTIONS = ("I", "C", *TRANSFORMS, *STATEFUL, *SPECIALS)
 _ALLOWED_TEXT = (
     "I(...), C(col) or C(col, ref=level), log, log1p, exp, sqrt (also np.log, ...), "
-    "scale, poly(x, degree), and the specials Surv(time, event), cluster(col), strata(col)"
+    "scale, poly(x, degree), and the specials Surv(time, event), cluster(col), strata(col), "
+    'frailty(col, distribution = "gamma" or "gaussian")'
 )
 
 # R's reserved words and Python's keywords: not column names unless backquoted
@@ -154,7 +158,7 @@ class FormulaError(ValueError):
 
 @dataclass(frozen=True)
 class _Token:
-    kind: str  # "name", "qname", "number", "op", "end"
+    kind: str  # "name", "qname", "number", "string", "op", "end"
     text: str  # names: the name itself (backquotes removed)
     pos: int  # 1-based
     source: str = ""  # the characters as written
@@ -183,6 +187,16 @@ def _tokenize(text: str) -> list[_Token]:
             if not chars:
                 raise FormulaError(text, pos, "``", "a backquoted name cannot be empty")
             tokens.append(_Token("qname", "".join(chars), pos, text[i : j + 1]))
+            i = j + 1
+            continue
+        after_distribution = (
+            len(tokens) >= 2 and tokens[-1].text == "=" and tokens[-2].text == "distribution"
+        )
+        if ch in "'\"" and after_distribution:  # the one string: frailty's distribution
+            j = text.find(ch, i + 1)
+            if j < 0:
+                raise FormulaError(text, pos, ch, "the string is not closed by a matching quote")
+            tokens.append(_Token("string", text[i + 1 : j], pos, text[i : j + 1]))
             i = j + 1
             continue
         m = _NUMBER.match(text, i)
@@ -242,6 +256,14 @@ class Number:
 
 
 @dataclass(frozen=True)
+class String:
+    """A quoted string: only as ``frailty(col, distribution = "gaussian")``."""
+
+    value: str
+    pos: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
 class Call:
     """A call of a whitelisted function; ``kwargs`` holds ``(name, value)`` pairs."""
 
@@ -287,6 +309,8 @@ def deparse(node) -> str:
         return "`" + node.name.replace("\\", "\\\\").replace("`", "\\`") + "`"
     if isinstance(node, Number):
         return node.text or repr(node.value)
+    if isinstance(node, String):
+        return f'"{node.value}"'
     if isinstance(node, Paren):
         return f"({deparse(node.inner)})"
     if isinstance(node, UnaryOp):
@@ -396,6 +420,9 @@ class _Parser:
             raise self.error(token, "expected a term")
         if token.kind == "number":
             return Number(float(token.text), token.text, token.pos)
+        if token.kind == "string":
+            quote = token.source[0]
+            raise FormulaError(self.text, token.pos, quote, _bad_character(quote))
         if token.kind == "qname":
             if self.peek.kind == "op" and self.peek.text == "(":
                 raise self.error(token, "a backquoted name is a column and cannot be called")
@@ -438,7 +465,13 @@ class _Parser:
                     self.take()
                     if any(k == token.text for k, _ in kwargs):
                         raise self.error(token, f"argument {token.text!r} is given twice")
-                    kwargs.append((token.text, self.expression(0)))
+                    if (func, token.text) == ("frailty", "distribution") and (
+                        self.peek.kind == "string"
+                    ):
+                        value = self.take()
+                        kwargs.append((token.text, String(value.text, value.pos)))
+                    else:
+                        kwargs.append((token.text, self.expression(0)))
                 else:
                     if kwargs:
                         raise self.error(token, "a positional argument follows a named one")
@@ -540,11 +573,15 @@ class Term:
 
 @dataclass(frozen=True)
 class Special:
-    """A column with a role rather than a coefficient: ``cluster(col)``, ``strata(col)``."""
+    """A column with a role rather than a coefficient: ``cluster(col)``, ``strata(col)``.
+
+    ``frailty(col)`` also has a ``distribution`` ("gamma", R's default, or "gaussian").
+    """
 
     role: str
     column: str
     pos: int = field(default=0, compare=False)
+    distribution: str | None = None
 
 
 @dataclass(frozen=True)
@@ -904,8 +941,9 @@ class _Reader:
             return self.factor(self.poly(node, label))
         if func == "Surv":
             raise self.node_error(node, "Surv(time, event) is the outcome: put it left of '~'")
-        # cluster, strata
-        self.arguments(node, 1, ())
+        # cluster, strata, frailty
+        self.arguments(node, 1, ("distribution",) if func == "frailty" else ())
+        distribution = self.frailty_distribution(node) if func == "frailty" else None
         column = node.args[0]
         if not isinstance(column, Name):
             raise self.node_error(
@@ -913,7 +951,21 @@ class _Reader:
                 f"{func}() takes a single column name; got {deparse(column)!r}. Combine the "
                 f"columns into one first",
             )
-        return _Terms(specials=[Special(func, column.name, node.pos)])
+        return _Terms(specials=[Special(func, column.name, node.pos, distribution)])
+
+    def frailty_distribution(self, node: Call) -> str:
+        """R's frailty(col, distribution = "gamma" | "gaussian"); gamma by default."""
+        value = dict(node.kwargs).get("distribution")
+        if value is None:
+            return "gamma"
+        if not (isinstance(value, String) and value.value in FRAILTY_DISTRIBUTIONS):
+            raise self.error(
+                _pos(value),
+                deparse(value),
+                'the frailty distribution is "gamma" or "gaussian", e.g. '
+                'frailty(cid, distribution = "gaussian")',
+            )
+        return value.value
 
     def arguments(self, node: Call, n_args: int, keywords: tuple) -> None:
         if len(node.args) != n_args:
