@@ -50,6 +50,7 @@ __all__ = [
     "coef_estimate",
     "coef_names",
     "column_sources",
+    "columns_are_terms",
     "design_derivative",
     "design_matrix",
     "formula_model_terms",
@@ -821,6 +822,24 @@ def design_matrix(estimator, X) -> np.ndarray:
     if callable(own):
         return np.asarray(own(X), dtype=float)
     return _design(estimator, X)
+
+
+def columns_are_terms(estimator) -> bool:
+    """Whether every numeric column of X is one term of the estimator's coefficients.
+
+    True for the scikit-learn linear models the adapters read (LinearRegression,
+    LogisticRegression, Poisson/Gamma/TweedieRegressor), alone or after steps that map
+    each numeric column affinely to one column (the scalers, treatment contrasts,
+    passthrough), which keep a linear relation between columns; False for other
+    preprocessing (it may drop, combine or expand columns) and other estimators.
+    """
+    if is_pipeline(estimator):
+        affine = (StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler, TreatmentContrasts)
+        steps = [step for _, step in estimator.steps[:-1]]
+        if not all(s is None or s == "passthrough" or isinstance(s, affine) for s in steps):
+            return False
+        estimator = estimator[-1]
+    return _sklearn_glm(estimator) is not None
 
 
 def has_coef_adapter(estimator) -> bool:

@@ -1,4 +1,5 @@
-"""No silent wrong coefficients: every fit is checked against its estimating equations."""
+"""No silent wrong coefficients: every fit is checked against its estimating equations,
+and predictors collinear in their observed rows are refused before imputing."""
 
 import warnings
 
@@ -6,13 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, LogisticRegression, PoissonRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 import skmipool._adapters as adapters
-from skmipool import ImputationError, MIPooledEstimator
+from skmipool import Estimate, ImputationError, MIPooledEstimator
 from skmipool._adapters import STEP_TOLERANCE, coef_estimate
 from skmipool.datasets import load_nhanes2
+from skmipool.impute import ChainedImputer
 
 # ------------------------------------------------ (a) coefficients that miss the equations
 
@@ -144,3 +149,111 @@ def test_an_exact_fit_is_not_refused():
     X.loc[:9, "x1"] = np.nan
     mi = MIPooledEstimator(LinearRegression(), n_imputations=2, random_state=0).fit(X, y)
     assert mi.pooled_.estimate["x0"] == pytest.approx(1.0)
+
+
+# ------------------------------------------------- (b) collinear in the observed rows
+
+
+def _doubled(n=200, seed=0):
+    """x2 = 2 x1 wherever both are observed; each has its own missing values."""
+    rng = np.random.default_rng(seed)
+    x1, x3 = rng.normal(size=n), rng.normal(size=n)
+    X = pd.DataFrame({"x1": x1, "x2": 2 * x1, "x3": x3})
+    y = pd.Series(x1 + 0.5 * x3 + rng.normal(size=n))
+    X.loc[rng.random(n) < 0.2, "x1"] = np.nan
+    X.loc[rng.random(n) < 0.2, "x2"] = np.nan
+    return X, y
+
+
+class _CountingImputer(ChainedImputer):
+    fits = 0
+
+    def fit(self, X, y=None):
+        _CountingImputer.fits += 1
+        return super().fit(X, y)
+
+
+def test_collinear_pair_is_refused_before_imputing():
+    """Issue example (b): was x1 = -9195 (SE 9642), x2 = 4598 (SE 4821), no warning."""
+    X, y = _doubled()
+    _CountingImputer.fits = 0
+    mi = MIPooledEstimator(imputer=_CountingImputer(), n_imputations=3, random_state=0)
+    with pytest.raises(ValueError) as info:
+        mi.fit(X, y)
+    assert not isinstance(info.value, ImputationError)
+    assert _CountingImputer.fits == 0
+    assert str(info.value).startswith(
+        "columns ['x1', 'x2'] of X are collinear in the 130 rows where they are all observed "
+        "(x2 = 2 * x1): "
+    )
+    assert "Drop one of them" in str(info.value)
+
+
+def test_collinear_pair_in_an_array_and_in_a_scaling_pipeline():
+    X, y = _doubled()
+    X["x2"] = 3.0 - 0.5 * X["x2"]  # x2 = 3 - x1: an offset and a negative slope
+    with pytest.raises(ValueError, match=r"\['x0', 'x1'\] .* \(x1 = -1 \* x0 \+ 3\)"):
+        MIPooledEstimator(n_imputations=2, random_state=0).fit(X.to_numpy(), y)
+    pipe = make_pipeline(StandardScaler(), LinearRegression())
+    with pytest.raises(ValueError, match=r"columns \['x1', 'x2'\] of X are collinear"):
+        MIPooledEstimator(pipe, n_imputations=2, random_state=0).fit(X, y)
+
+
+def test_dependence_of_three_columns_found_in_the_complete_cases():
+    rng = np.random.default_rng(2)
+    n = 120
+    X = pd.DataFrame(rng.normal(size=(n, 4)), columns=["u", "v", "w", "z"])
+    X["w"] = X["u"] - 2 * X["v"]
+    for col in ["u", "v", "w"]:
+        X.loc[rng.random(n) < 0.15, col] = np.nan
+    y = X["z"] + rng.normal(size=n)
+    n_cc = len(X.dropna())
+    with pytest.raises(
+        ValueError,
+        match=rf"columns \['u', 'v', 'w'\] of X are collinear in the {n_cc} rows where they are "
+        r"all observed \(one is a linear combination of the others\)",
+    ):
+        MIPooledEstimator(n_imputations=2, random_state=0).fit(X, y)
+
+
+def test_no_false_alarm_on_few_complete_cases_near_collinearity_or_other_estimands():
+    rng = np.random.default_rng(3)
+    n = 60
+    X = pd.DataFrame(rng.normal(size=(n, 6)), columns=list("abcdef"))
+    X["f"] = X["a"] + 1e-4 * rng.normal(size=n)  # correlation 0.999999995: not exact
+    for k, col in enumerate("bcde"):  # 6 complete cases for 6 columns: always dependent
+        X.loc[[i for i in range(n) if i % 5 != k and i >= 6], col] = np.nan
+    assert len(X.dropna()) == 6
+    y = X["a"] + rng.normal(size=n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mi = MIPooledEstimator(n_imputations=2, random_state=0).fit(X, y)
+    assert mi.pooled_.estimate.size == 7
+    # a column constant in the complete cases but not elsewhere is identified: no error
+    X2, y2 = _doubled()
+    X2["x2"] = rng.normal(size=len(X2))
+    X2["flag"] = np.where(X2["x1"].isna(), rng.integers(0, 2, len(X2)), 0.0)
+    X2.loc[X2.index[:5], "flag"] = np.nan
+    MIPooledEstimator(n_imputations=2, random_state=0).fit(X2, y2)
+    # the relation matters for coefficients only: a callable estimand is not refused
+    Xd, yd = _doubled()
+    mean_y = MIPooledEstimator(
+        estimand=lambda est, X, y: Estimate([float(np.mean(y))], [[1.0]]),
+        n_imputations=2,
+        random_state=0,
+    )
+    mean_y.fit(Xd, yd)
+
+
+def test_an_unchecked_pipeline_still_meets_the_rank_check_of_the_completed_data():
+    """A ColumnTransformer may drop columns, so X is not checked; the design still is."""
+    rng = np.random.default_rng(4)
+    X = pd.DataFrame({"a": rng.normal(size=50), "b": rng.normal(size=50)})
+    X["c"] = 2 * X["b"]  # complete: imputation cannot break it
+    X.loc[:5, "a"] = np.nan
+    pipe = make_pipeline(
+        ColumnTransformer([("keep", "passthrough", ["a", "b", "c"])]), LinearRegression()
+    )
+    y = X["b"] + rng.normal(size=50)
+    with pytest.raises(ImputationError, match=r"imputation 1: .*rank 3 < 4 columns"):
+        MIPooledEstimator(pipe, n_imputations=2, random_state=0).fit(X, y)
