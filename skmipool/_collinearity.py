@@ -51,7 +51,7 @@ def check_observed_collinearity(X, estimator, estimand) -> None:
     pair = _collinear_pair(frame)
     if pair is not None:
         a, b, rows, slope, offset = pair
-        shift = f" + {offset:.4g}" if offset else ""
+        shift = f" {'+' if offset > 0 else '-'} {abs(offset):.4g}" if offset else ""
         _refuse([a, b], rows, f"{b} = {slope:.4g} * {a}{shift}")
     found = _collinear_complete_cases(frame)
     if found is not None:

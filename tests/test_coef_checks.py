@@ -194,6 +194,9 @@ def test_collinear_pair_in_an_array_and_in_a_scaling_pipeline():
     X["x2"] = 3.0 - 0.5 * X["x2"]  # x2 = 3 - x1: an offset and a negative slope
     with pytest.raises(ValueError, match=r"\['x0', 'x1'\] .* \(x1 = -1 \* x0 \+ 3\)"):
         MIPooledEstimator(n_imputations=2, random_state=0).fit(X.to_numpy(), y)
+    X["x2"] = -3.0 - X["x1"]
+    with pytest.raises(ValueError, match=r"\(x2 = -1 \* x1 - 3\)"):
+        MIPooledEstimator(n_imputations=2, random_state=0).fit(X, y)
     pipe = make_pipeline(StandardScaler(), LinearRegression())
     with pytest.raises(ValueError, match=r"columns \['x1', 'x2'\] of X are collinear"):
         MIPooledEstimator(pipe, n_imputations=2, random_state=0).fit(X, y)
