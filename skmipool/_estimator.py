@@ -43,6 +43,7 @@ from skmipool._adapters import (
     no_standard_error,
     pipeline_design,
 )
+from skmipool._collinearity import check_observed_collinearity
 from skmipool._contrasts import default_analysis, is_categorical, learn_levels, plain_value
 from skmipool._estimate import Estimate
 from skmipool._fits import pool, pool_bootstrap_mi
@@ -965,6 +966,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         X = self._validate_X(X, reset=True)
         y = as_pandas(y)
         self._check_columns(X, imputer, estimator)
+        check_observed_collinearity(X, estimator, self.estimand)  # before imputing noise into it
         estimator = self._analysis(X)
         if is_pipeline(estimator) and self.estimand == "coef" and self.variance == "auto":
             check_pipeline(estimator)  # before imputing: a target encoder is refused at once
