@@ -184,15 +184,29 @@ class FittedModelMixin:
     """
 
     def _set_fitted(
-        self, results, names, cov, dfcom, nobs, loglike, intercept, model_terms=None
+        self,
+        results,
+        names,
+        cov,
+        dfcom,
+        nobs,
+        loglike,
+        intercept,
+        model_terms=None,
+        *,
+        params=None,
+        variance_components=None,
     ) -> None:
         """Store the fit; ``intercept``: True (first term), False (``intercept_ = 0.0``), None.
 
         ``model_terms``: ``(term, its coefficient names)`` pairs when the caller
         knows them (a formula's terms); otherwise read from statsmodels' formula
-        information, or one term per coefficient.
+        information, or one term per coefficient. ``params``: the coefficients
+        when they are not ``results.params`` (a mixed model's fixed effects).
+        ``variance_components``: a Series (a mixed model's), stored as
+        ``variance_components_`` and handed to pooling apart from the coefficients.
         """
-        params = np.asarray(results.params, dtype=float)
+        params = np.asarray(results.params if params is None else params, dtype=float)
         names = [str(n) for n in names]
         self.results_ = results
         self.params_ = pd.Series(params, index=names, name="estimate")
@@ -201,6 +215,10 @@ class FittedModelMixin:
         self.nobs_ = int(nobs)
         self.dfcom_ = float(dfcom) if dfcom is not None else None
         self.loglike_ = float(loglike) if loglike is not None else None
+        if variance_components is not None:
+            self.variance_components_ = pd.Series(variance_components, name="estimate")
+        elif hasattr(self, "variance_components_"):
+            del self.variance_components_  # a refit without random effects
         self._model_terms = model_terms
         if self._model_terms is None:
             self._model_terms = formula_model_terms(results.model, names)
@@ -244,4 +262,5 @@ class FittedModelMixin:
             loglike=self.loglike_,
             model_terms=self._model_terms,
             model=f"{type(self).__name__}: {statsmodels_model_name(self.results_.model)}",
+            variance_components=getattr(self, "variance_components_", None),
         )
