@@ -52,7 +52,7 @@ __all__ = [
 
 INTERCEPT = "Intercept"
 # names statsmodels gives a random intercept (a column of ones in exog_re)
-_INTERCEPT_NAMES = {"Intercept", "(Intercept)", "const", "Group", "intercept"}
+_INTERCEPT_NAMES = {"Intercept", "(Intercept)", "const", "intercept", "Group", "Group Var"}
 
 
 def mixed_dfcom(n_groups: int, n_fixed: int) -> float:

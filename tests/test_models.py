@@ -20,6 +20,7 @@ from skmipool.models import (
     FormulaModel,
     GLMRegressor,
     LogitClassifier,
+    MixedLM,
     OLSRegressor,
     PoissonRegressor,
     concordance_index,
@@ -593,16 +594,32 @@ def _fitted(cls):
         return cls("status ~ age + t5", model="logit").fit(d.assign(status=d["status"] > 0))
     if cls is LogitClassifier:
         return cls().fit(d[["age", "t5"]], d["status"])
+    if cls is MixedLM:
+        return cls(groups="cid").fit(d[["age", "t5", "cid"]], d["time"])
     return cls().fit(d[["age", "t5"]], d["time"])
+
+
+def _attributes(fitted) -> set[str]:
+    return {a for a in vars(fitted) if a.endswith("_") and not a.startswith("_")}
 
 
 @pytest.mark.parametrize(
     "cls",
-    [OLSRegressor, GLMRegressor, PoissonRegressor, LogitClassifier, CoxPHRegressor, FormulaModel],
+    [
+        OLSRegressor,
+        GLMRegressor,
+        PoissonRegressor,
+        LogitClassifier,
+        CoxPHRegressor,
+        MixedLM,
+        FormulaModel,
+    ],
 )
 def test_docstring_lists_the_fitted_attributes(cls):
-    fitted = _fitted(cls)
-    attrs = {a for a in vars(fitted) if a.endswith("_") and not a.startswith("_")}
+    attrs = _attributes(_fitted(cls))
+    if cls is FormulaModel:  # a mixed model adds variance_components_
+        mixed = FormulaModel("time ~ age + t5 + (1 | cid)").fit(_stanford2()[0])
+        attrs |= _attributes(mixed)
     assert attrs == _documented_attributes(cls)
 
 
