@@ -23,11 +23,13 @@ from typing import ClassVar, NamedTuple
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from statsmodels.regression.mixed_linear_model import MixedLM as _SMMixedLM
+from statsmodels.regression.mixed_linear_model import MixedLMParams
 from statsmodels.tools import sm_exceptions
 
 from skmipool._mixed import INTERCEPT, fixed_effects_covariance, mixed_dfcom, variance_components
@@ -142,13 +144,16 @@ def fit_mixed(
                 results = model.fit(reml=reml, method=[method], maxiter=max_iter, gtol=tol)
                 if results.converged:
                     break
+            converged = bool(results.converged)
+            if not converged:
+                results, converged = _polish(model, results, reml=reml, tol=tol, max_iter=max_iter)
         except np.linalg.LinAlgError as exc:
             raise ValueError(
                 f"the mixed model could not be fitted ({exc}): the random-effect covariance is "
                 f"singular at the start. Drop random slopes, or check the cluster column "
                 f"{group!r}."
             ) from exc
-    converged = bool(results.converged) and np.all(np.isfinite(results.fe_params))
+    converged = converged and bool(np.all(np.isfinite(results.fe_params)))
     if not converged:
         slopes = "random-slope " if exog_re.shape[1] > 1 else ""
         warnings.warn(
@@ -169,6 +174,44 @@ def fit_mixed(
         n_groups=int(model.n_groups),
         converged=bool(converged),
     )
+
+
+def _polish(model, results, *, reml: bool, tol: float, max_iter: int):
+    """scipy's BFGS on statsmodels' profiled (RE)ML criterion, when statsmodels' own stops short.
+
+    statsmodels' optimizer wrapper can stop with a large gradient (line-search
+    failure; seen on stanford2's survival times in days), where scipy's BFGS on
+    the same ``loglike`` and ``score`` reaches the optimum. It is run from
+    where statsmodels stopped and from statsmodels' start (Psi = I); the better
+    end is refitted by statsmodels to get its results object. Converged: the
+    largest gradient entry (on the Cholesky scale) is below ``1e-4``.
+    """
+    k = model.k_re2
+    start = MixedLMParams.from_components(np.zeros(model.k_fe), cov_re=np.eye(model.k_re))
+    starts = [
+        results.params_object.get_packed(use_sqrt=model.use_sqrt, has_fe=False),
+        start.get_packed(use_sqrt=model.use_sqrt, has_fe=False),
+    ]
+    best = None
+    for x0 in starts:
+        try:
+            found = minimize(
+                lambda p: -model.loglike(p, profile_fe=True),
+                x0[:k],
+                jac=lambda p: -model.score(p, profile_fe=True),
+                method="BFGS",
+                options={"gtol": tol, "maxiter": max_iter},
+            )
+        except np.linalg.LinAlgError:
+            continue
+        if np.isfinite(found.fun) and (best is None or found.fun < best.fun):
+            best = found
+    if best is None or best.fun >= -results.llf:
+        return results, False
+    refit = model.fit(reml=reml, start_params=best.x, method=["bfgs"], maxiter=max_iter, gtol=tol)
+    packed = refit.params_object.get_packed(use_sqrt=model.use_sqrt, has_fe=False)
+    gradient = model.score(packed, profile_fe=True)
+    return refit, bool(refit.converged or np.max(np.abs(gradient)) < 1e-4)
 
 
 class MixedLM(RegressorMixin, FittedModelMixin, BaseEstimator):
