@@ -899,6 +899,8 @@ def statsmodels_model_name(model) -> str:
     together are refused instead of pooled into one table.
     """
     name = type(model).__name__
+    if name == "MixedLM":  # REML and ML fits estimate different variance components
+        return f"MixedLM({'REML' if model.reml else 'ML'})"
     family = getattr(model, "family", None)
     if family is None:
         return name

@@ -348,6 +348,37 @@ def _estimand(est, X, y, plan: _FitPlan, seed) -> Estimate:
     return result
 
 
+def _check_complete_clusters(estimator, frame: pd.DataFrame) -> None:
+    """A mixed model's cluster column must be complete: cluster membership is not imputed.
+
+    An estimator names such columns with ``_complete_columns()`` (MixedLM's
+    ``groups``, a formula's ``(1 | school)``). The imputer would fill a missing
+    cluster id like any number (school 37.4), so it is refused before imputing.
+    """
+    named = getattr(estimator, "_complete_columns", None)
+    if named is None:
+        return
+    for spec in named():
+        if isinstance(spec, str):
+            if spec not in frame.columns:
+                continue  # the estimator's own fit names the missing column
+            column = frame[spec]
+        elif isinstance(spec, int) and -frame.shape[1] <= spec < frame.shape[1]:
+            column = frame.iloc[:, spec]
+        else:
+            continue
+        n_missing = int(column.isna().sum())
+        if n_missing:
+            rows = list(frame.index[column.isna().to_numpy()][:5])
+            raise ValueError(
+                f"the cluster column {spec!r} of {type(estimator).__name__} has {n_missing} "
+                f"missing values (rows {rows}...). Clusters must be complete: the imputer would "
+                f"fill a cluster id like any number and invent clusters. Drop those rows, or, if "
+                f"the clusters are to be imputed, impute that column yourself (e.g. from a "
+                f"known roster) before fitting."
+            )
+
+
 # ----------------------------------------------------------------- progress
 
 
@@ -811,6 +842,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 f"like names or ids: they cannot be imputed (a category per row) or predict "
                 f"anything. Drop them from X (keep an id as the index)."
             )
+        _check_complete_clusters(estimator, frame)
         if isinstance(X, pd.DataFrame) and self.estimator is not None:
             _check_takes_categories(estimator, X)
         if isinstance(X, pd.DataFrame) and _is_numeric_only_imputer(imputer):

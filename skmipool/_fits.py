@@ -8,9 +8,11 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
 
 from skmipool._adapters import coef_estimate, formula_model_terms, statsmodels_model_name
 from skmipool._estimate import Estimate
+from skmipool._mixed import is_mixedlm_results, mixedlm_estimate
 from skmipool._pool import _check_dfcom, combining_rule
 from skmipool._results import BootstrapMIResult, pool_estimates
 from skmipool._scales import get_transform
@@ -71,6 +73,10 @@ def _is_phreg(fit) -> bool:
 
 
 def _statsmodels_estimate(fit) -> Estimate:
+    if is_mixedlm_results(fit):
+        # fixed effects only; the variance components go apart (mitml's extra.pars)
+        names = [str(n) for n in fit.model.exog_names]
+        return mixedlm_estimate(fit, model_terms=formula_model_terms(fit.model, names))
     params = fit.params
     cov = fit.cov_params()
     if isinstance(params, pd.Series):
@@ -288,6 +294,20 @@ def collect_estimates(fits) -> list[Estimate]:
         raise ValueError(
             f"Rubin's rules need at least 2 imputations to estimate the between-imputation "
             f"variance; got {len(out)} fit(s)."
+        )
+    failed = [
+        i
+        for i, fit in enumerate(fits, start=1)
+        if is_mixedlm_results(fit) and not fit.converged  # GLMs: a tight tol reads as False
+    ]
+    if failed:
+        which = ", ".join(map(str, failed))
+        warnings.warn(
+            f"the fits of imputation{'s' if len(failed) > 1 else ''} {which} (of {len(out)}) did "
+            f"not converge; their estimates and standard errors may be inaccurate and so is the "
+            f"pooled result. Refit them (another optimizer, more iterations, a simpler model).",
+            ConvergenceWarning,
+            stacklevel=3,
         )
     return out
 

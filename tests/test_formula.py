@@ -297,7 +297,7 @@ def test_design_equals_r_model_matrix(case):
     )
 
 
-def test_random_effect_terms_are_parsed_into_nodes_and_refused_by_the_model(nhanes2):
+def test_random_effect_terms_are_parsed_into_nodes_and_read_by_the_mixed_model(nhanes2):
     parsed = parse_formula("chl ~ bmi + (1 | age) + (1 + bmi || hyp)")
     assert [t.label for t in parsed.terms] == ["bmi"]
     assert [(r.label, r.uncorrelated, r.pos) for r in parsed.random] == [
@@ -305,8 +305,13 @@ def test_random_effect_terms_are_parsed_into_nodes_and_refused_by_the_model(nhan
         ("1 + bmi || hyp", True, 25),
     ]
     assert parsed.columns == ("chl", "bmi", "age", "hyp")
-    with pytest.raises(FormulaError, match=r"random-effect terms such as \(1 \| age\) are not"):
-        FormulaModel("chl ~ bmi + (1 | age)").fit(nhanes2)
+    with pytest.raises(FormulaError, match=r"only one random-effect term is supported"):
+        FormulaModel("chl ~ bmi + (1 | age) + (1 + bmi | hyp)").fit(nhanes2)
+    with pytest.raises(FormulaError, match=r"\(1 \| age\) make a linear mixed model"):
+        FormulaModel("hyp ~ bmi + (1 | age)", model="logit").fit(nhanes2)
+    fit = FormulaModel("chl ~ bmi + (1 | age)").fit(nhanes2)  # lmer(chl ~ bmi + (1 | age))
+    assert list(fit.params_.index) == ["Intercept", "bmi"]
+    assert fit.dfcom_ == 1  # max(G - p, 1) with G = 3 age groups
 
 
 # ------------------------------------------------------------ the design

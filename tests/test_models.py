@@ -20,6 +20,7 @@ from skmipool.models import (
     FormulaModel,
     GLMRegressor,
     LogitClassifier,
+    MixedLM,
     OLSRegressor,
     PoissonRegressor,
     concordance_index,
@@ -593,12 +594,26 @@ def _fitted(cls):
         return cls("status ~ age + t5", model="logit").fit(d.assign(status=d["status"] > 0))
     if cls is LogitClassifier:
         return cls().fit(d[["age", "t5"]], d["status"])
+    if cls is MixedLM:
+        return cls(groups="cid").fit(d[["age", "t5", "cid"]], d["time"])
     return cls().fit(d[["age", "t5"]], d["time"])
+
+
+def _attributes(fitted) -> set[str]:
+    return {a for a in vars(fitted) if a.endswith("_") and not a.startswith("_")}
 
 
 @pytest.mark.parametrize(
     "cls",
-    [OLSRegressor, GLMRegressor, PoissonRegressor, LogitClassifier, CoxPHRegressor, FormulaModel],
+    [
+        OLSRegressor,
+        GLMRegressor,
+        PoissonRegressor,
+        LogitClassifier,
+        CoxPHRegressor,
+        MixedLM,
+        FormulaModel,
+    ],
 )
 def test_docstring_lists_the_fitted_attributes(cls):
     fitted = [_fitted(cls)]
@@ -606,10 +621,11 @@ def test_docstring_lists_the_fitted_attributes(cls):
         d = _stanford2()[0]
         frailty = cls(frailty="gaussian", groups="cid")
         fitted.append(frailty.fit(d[["age", "t5", "cid"]], d[["time", "status"]]))
-    if cls is FormulaModel:
+    if cls is FormulaModel:  # a frailty and a mixed model add their attributes
         d = _stanford2()[0]
         fitted.append(cls("Surv(time, status) ~ age + (1 | cid)", model="cox").fit(d))
-    attrs = {a for f in fitted for a in vars(f) if a.endswith("_") and not a.startswith("_")}
+        fitted.append(FormulaModel("log(time) ~ age + t5 + (1 | cid)").fit(d))
+    attrs = set().union(*(_attributes(f) for f in fitted))
     assert attrs == _documented_attributes(cls)
 
 

@@ -10,6 +10,7 @@ and :class:`skmipool.MIPooledEstimator`, and :func:`skmipool.compare` reads
 - :class:`GLMRegressor`: generalized linear models (gaussian, binomial, poisson, gamma, ...).
 - :class:`PoissonRegressor`: the Poisson log-linear model.
 - :class:`LogitClassifier`: binary logistic regression with ``predict_proba``.
+- :class:`MixedLM`: linear mixed model (random intercept and slopes, REML or ML), R's ``lmer``.
 - :class:`CoxPHRegressor`: Cox model, Efron or Breslow ties, strata, R's robust variance.
 - :class:`FormulaModel`: any of these from an R-style formula on one DataFrame; formulas
   are parsed by skmipool's own grammar (never evaluated), and text outside it is a
@@ -20,6 +21,7 @@ from skmipool.models._cox import CoxPHRegressor, concordance_index, cox_score_re
 from skmipool.models._formula import FormulaModel
 from skmipool.models._formula_grammar import FormulaError
 from skmipool.models._glm import GLMRegressor, LogitClassifier, OLSRegressor, PoissonRegressor
+from skmipool.models._mixed import MixedLM
 
 __all__ = [
     "CoxPHRegressor",
@@ -27,6 +29,7 @@ __all__ = [
     "FormulaModel",
     "GLMRegressor",
     "LogitClassifier",
+    "MixedLM",
     "OLSRegressor",
     "PoissonRegressor",
     "concordance_index",

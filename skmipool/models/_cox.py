@@ -464,6 +464,10 @@ class CoxPHRegressor(RegressorMixin, FittedModelMixin, BaseEstimator):
         With ``frailty``: R's ``fit$df``, the effective degrees of freedom of
         each term of the penalized model, the frailty last. Not a
         complete-data df: ``dfcom_`` stays events - p.
+    variance_components_ : pandas.Series
+        With ``frailty``: ``{"frailty variance": frailty_variance_}``, what
+        :func:`skmipool.pool` averages over the imputations into
+        ``PooledResult.variance_components``.
     n_features_in_ : int
         Number of columns of X seen in fit (strata and cluster included).
     feature_names_in_ : ndarray of str

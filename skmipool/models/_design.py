@@ -195,6 +195,8 @@ class FittedModelMixin:
         loglike,
         intercept,
         model_terms=None,
+        *,
+        params=None,
         variance_components=None,
         model_label=None,
     ) -> None:
@@ -202,14 +204,15 @@ class FittedModelMixin:
 
         ``model_terms``: ``(term, its coefficient names)`` pairs when the caller
         knows them (a formula's terms); otherwise read from statsmodels' formula
-        information, or one term per coefficient. ``variance_components``
-        (name -> value) and ``model_label`` (what kind of model, for pooling's
-        check) go to :meth:`get_estimate`; the label defaults to the
-        statsmodels model's name.
+        information, or one term per coefficient. ``params``: the coefficients
+        when they are not ``results.params`` (a mixed model's fixed effects).
+        ``variance_components`` (name -> value: a mixed model's, a frailty
+        variance) are stored as ``variance_components_`` and handed to pooling
+        apart from the coefficients; ``model_label`` (what kind of model, for
+        pooling's check) defaults to the statsmodels model's name.
         """
-        self._variance_components = variance_components
         self._model_label = model_label
-        params = np.asarray(results.params, dtype=float)
+        params = np.asarray(results.params if params is None else params, dtype=float)
         names = [str(n) for n in names]
         self.results_ = results
         self.params_ = pd.Series(params, index=names, name="estimate")
@@ -218,6 +221,10 @@ class FittedModelMixin:
         self.nobs_ = int(nobs)
         self.dfcom_ = float(dfcom) if dfcom is not None else None
         self.loglike_ = float(loglike) if loglike is not None else None
+        if variance_components is not None:
+            self.variance_components_ = pd.Series(variance_components, name="estimate")
+        elif hasattr(self, "variance_components_"):
+            del self.variance_components_  # a refit without random effects
         self._model_terms = model_terms
         if self._model_terms is None:
             self._model_terms = formula_model_terms(results.model, names)
@@ -277,5 +284,5 @@ class FittedModelMixin:
             model_terms=self._model_terms,
             model=f"{type(self).__name__}: "
             f"{self._model_label or statsmodels_model_name(self.results_.model)}",
-            variance_components=self._variance_components,
+            variance_components=getattr(self, "variance_components_", None),
         )

@@ -38,16 +38,19 @@ from skmipool.models._formula_grammar import (
     FormulaError,
     Name,
     Number,
+    RandomPart,
     Response,
     Special,
     SurvResponse,
     parse_formula,
+    read_random_effect,
 )
 from skmipool.models._glm import check_outcome_range, fit_glm_at_optimum, resolve_family
+from skmipool.models._mixed import fit_mixed
 
 __all__ = ["FormulaModel", "parse_model_formula"]
 
-_MODELS = ("ols", "logit", "poisson", "glm", "cox")
+_MODELS = ("ols", "logit", "poisson", "glm", "cox", "mixed")
 
 
 def parse_model_formula(text: str, kind: str) -> Formula:
@@ -61,8 +64,9 @@ def parse_model_formula(text: str, kind: str) -> Formula:
     text : str
         The formula.
     kind : str
-        ``"ols"``, ``"logit"``, ``"poisson"``, ``"glm"``, ``"cox"`` or
-        ``"class"`` (a statsmodels model class).
+        ``"ols"``, ``"logit"``, ``"poisson"``, ``"glm"``, ``"cox"``,
+        ``"mixed"`` or ``"class"`` (a statsmodels model class). ``"ols"`` with
+        a random-effect term is the linear mixed model, as ``"mixed"``.
 
     Returns
     -------
@@ -77,15 +81,7 @@ def parse_model_formula(text: str, kind: str) -> Formula:
     shown = "a statsmodels model class" if kind == "class" else repr(kind)
     if formula.random and kind == "cox":
         formula = _random_intercept_as_frailty(formula)
-    if formula.random:
-        effect = formula.random[0]
-        raise FormulaError(
-            text,
-            effect.pos,
-            f"({effect.label})",
-            f"random-effect terms such as ({effect.label}) are not supported yet; fit the "
-            f"model without them, or with cluster-robust standard errors (cluster=<column>)",
-        )
+    check_random_effects(formula, kind, shown)
     if kind != "cox":
         if formula.specials:
             special = formula.specials[0]
@@ -148,6 +144,64 @@ def _random_intercept_as_frailty(formula: Formula) -> Formula:
     return replace(formula, specials=(*formula.specials, frailty), random=())
 
 
+def check_random_effects(formula: Formula, kind: str, shown: str) -> RandomPart | None:
+    """The random-effect term of a linear mixed model (lme4 syntax), or None.
+
+    One term with one grouping column, ``(1 | g)``, ``(x | g)``,
+    ``(1 + x | g)``, ``(0 + x | g)``; a linear model only (``"ols"`` or
+    ``"mixed"``). Anything else is a FormulaError naming the term.
+    """
+    text = formula.text
+    if not formula.random:
+        if kind == "mixed":
+            raise FormulaError(
+                text,
+                len(text) + 1,
+                "end of formula",
+                "model='mixed' needs a random-effect term in lme4 syntax, e.g. "
+                "'popular ~ sex + texp + (1 | school)'",
+            )
+        return None
+    effect = formula.random[0]
+    if kind not in ("ols", "mixed"):
+        raise FormulaError(
+            text,
+            effect.pos,
+            f"({effect.label})",
+            f"random-effect terms such as ({effect.label}) make a linear mixed model "
+            f"(model='mixed', R's lmer) or, in a Cox model, a Gaussian frailty; generalized "
+            f"linear mixed models are not supported for model={shown}. Fit without the term, or "
+            f"with cluster-robust standard errors (cluster=<column>)",
+        )
+    if len(formula.random) > 1:
+        extra = formula.random[1]
+        raise FormulaError(
+            text,
+            extra.pos,
+            f"({extra.label})",
+            "only one random-effect term is supported: one grouping column with its random "
+            "intercept and slopes together, e.g. (1 + sex | school)",
+        )
+    if effect.uncorrelated:
+        raise FormulaError(
+            text,
+            effect.pos,
+            f"({effect.label})",
+            "uncorrelated random effects (||) are not supported; write (1 + x | group) for "
+            "correlated random intercept and slopes",
+        )
+    if formula.specials:
+        special = formula.specials[0]
+        raise FormulaError(
+            text,
+            special.pos,
+            special.role,
+            f"{special.role}() does not go with a random-effect term: the mixed model "
+            f"already models the clustering",
+        )
+    return read_random_effect(text, effect)
+
+
 class FormulaModel(FittedModelMixin, BaseEstimator):
     """A statsmodels model from an R-style formula, fitted on one DataFrame.
 
@@ -178,8 +232,13 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
       ``frailty(col, distribution = "gaussian")``, and coxme's ``(1 | col)``,
       read as the Gaussian frailty (its variance chosen as R's ``coxph``
       chooses it, not by coxme's integrated likelihood); see
-      :class:`CoxPHRegressor`. Other random-effect terms are parsed but not
-      supported yet.
+      :class:`CoxPHRegressor`;
+    - linear mixed models only: one random-effect term in lme4 syntax,
+      ``(1 | school)`` (random intercept), ``(1 + sex | school)`` or
+      ``(sex | school)`` (random intercept and slope, correlated),
+      ``(0 + sex | school)`` (random slope only). The formula then fits R's
+      ``lmer`` (see :class:`MixedLM`); ``(x || g)``, several bar terms and
+      nested groupings are refused.
 
     No other call, no string literal, subscript or keyword is accepted. Terms
     are ordered as R orders them (main effects, then interactions) and named
@@ -195,8 +254,13 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
         R's survival package, ``"Surv(time, status) ~ age + t5"``, and the
         right-hand side may hold one ``cluster(cid)`` term (cluster-robust
         covariance, as R's ``coxph``) and one ``strata(g)`` term.
-    model : {"ols", "logit", "poisson", "glm", "cox"} or statsmodels model class, default="ols"
-        ``"ols"``: least squares (R's ``lm``). ``"logit"``: binomial GLM with
+    model : {"ols", "logit", "poisson", "glm", "cox", "mixed"} or statsmodels model class, \
+default="ols"
+        ``"ols"``: least squares (R's ``lm``), or with a random-effect term
+        the linear mixed model. ``"mixed"``: the linear mixed model, R's
+        ``lmer`` (the formula must have a random-effect term); fixed effects
+        pooled with dfcom = clusters - fixed effects, variance components
+        averaged (see :class:`MixedLM`). ``"logit"``: binomial GLM with
         logit link (R's ``glm(family = binomial)``); a two-level text, boolean
         or categorical outcome models the second level (R's factor rule).
         ``"poisson"``: Poisson GLM. ``"glm"``: GLM of ``family``. ``"cox"``:
@@ -221,6 +285,8 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
         Cox only: handling of tied event times (Efron: R's default).
     fit_kwargs : dict, default=None
         Extra arguments to the statsmodels ``fit`` call of a model class.
+    reml : bool, default=True
+        Mixed models only: REML (lme4's default) or maximum likelihood.
 
     Attributes
     ----------
@@ -235,8 +301,9 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
     nobs_ : int
         Number of observations.
     dfcom_ : float or None
-        Complete-data df: the residual df n - p (Cox: ``max(events - p, 1)``);
-        None when the model has none (then pooling assumes a large sample).
+        Complete-data df: the residual df n - p (Cox: ``max(events - p, 1)``;
+        mixed models: clusters - fixed effects, ``max(G - p, 1)``); None when
+        the model has none (then pooling assumes a large sample).
     loglike_ : float or None
         Log-likelihood (Cox: log partial likelihood) at the estimates.
     frailty_variance_ : float
@@ -247,6 +314,10 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
     classes_ : ndarray of shape (2,)
         The outcome's levels when a binomial outcome was coded (second =
         modelled); absent otherwise.
+    variance_components_ : pandas.Series
+        Mixed models: random-effect (co)variances, residual variance and ICC
+        under mitml's names (see :class:`MixedLM`); Cox models with a frailty:
+        the frailty variance. Absent otherwise.
     results_ : statsmodels results
         The statsmodels fit.
     n_features_in_ : int
@@ -267,6 +338,10 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
     >>> from skmipool.datasets import load_stanford2
     >>> list(fm.fit(load_stanford2().dropna()).params_.index)
     ['age', 't5']
+    >>> from skmipool.datasets import load_popmis
+    >>> mixed = FormulaModel("popular ~ sex + texp + (1 | school)").fit(load_popmis().dropna())
+    >>> mixed.variance_components_.round(3).to_dict()
+    {'Intercept~~Intercept|school': 0.463, 'Residual~~Residual': 0.469, 'ICC|school': 0.497}
     """
 
     _parameter_constraints: ClassVar[dict] = {
@@ -278,6 +353,7 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
         "strata": [str, None],
         "ties": [StrOptions({"efron", "breslow"})],
         "fit_kwargs": [dict, None],
+        "reml": ["boolean"],
     }
 
     def __init__(
@@ -291,6 +367,7 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
         strata=None,
         ties="efron",
         fit_kwargs=None,
+        reml=True,
     ):
         self.formula = formula
         self.model = model
@@ -300,6 +377,7 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
         self.strata = strata
         self.ties = ties
         self.fit_kwargs = fit_kwargs
+        self.reml = reml
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -355,6 +433,10 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
             )
         formula = parse_model_formula(self.formula, kind)
         self._check_columns(formula, X)
+        random = check_random_effects(formula, kind, repr(kind))
+        if random is not None:
+            self._fit_mixed(X, formula, random)
+            return self
         special = {s.role: s.column for s in formula.specials}
         cluster, strata = self._special_columns(special, X, kind)
         cov_type = "cluster" if "cluster" in special else self.cov_type
@@ -447,8 +529,23 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
                 f"for cluster-robust standard errors, or drop cluster."
             )
 
-    def _check_complete(self, X, formula: Formula, extra):
+    def _complete_columns(self) -> list:
+        """Columns of the frame that must not be imputed: a mixed model's clusters."""
+        try:
+            formula = parse_formula(self.formula)
+        except (FormulaError, TypeError):
+            return []
+        groups = []
+        for effect in formula.random:
+            try:
+                groups.append(read_random_effect(formula.text, effect).group)
+            except FormulaError:
+                continue
+        return groups
+
+    def _check_complete(self, X, formula: Formula, extra, exclude=()):
         used = set(formula.columns) | {c for c in extra if c is not None}
+        used -= set(exclude)
         missing = [str(c) for c in X.columns if c in used and X[c].isna().any()]
         if missing:
             raise ValueError(
@@ -535,6 +632,46 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
             getattr(res, "llf", None),
             intercept=None,
             model_terms=design.model_terms,
+        )
+
+    def _fit_mixed(self, X, formula: Formula, random: RandomPart):
+        """The linear mixed model, R's ``lmer(formula, REML = reml)``."""
+        if self.cov_type != "nonrobust" or self.cluster is not None or self.strata is not None:
+            raise ValueError(
+                "a mixed model's standard errors are model-based (cov_type='nonrobust'): the "
+                "random effects model the clustering. Drop cov_type, cluster and strata."
+            )
+        if self.family is not None:
+            raise ValueError(
+                "family= is for GLMs; the mixed model is linear and Gaussian (lmer). Drop family."
+            )
+        # the cluster column is checked by check_clusters (its own message for NaN)
+        self._check_complete(X, formula, [], exclude=[random.group])
+        endog = outcome_values(formula.response, X)
+        design = learn_design(formula, X)
+        exog = design.matrix(X)
+        _check_full_rank(exog.to_numpy(), design.names)
+        re_design = learn_design(random.formula, X)
+        fit = fit_mixed(
+            endog,
+            exog,
+            re_design.matrix(X),
+            X[random.group].to_numpy(),
+            group=random.group,
+            reml=self.reml,
+        )
+        self._design = design
+        self._set_fitted(
+            fit.results,
+            design.names,
+            fit.cov_fe,
+            fit.dfcom,
+            X.shape[0],
+            fit.results.llf,
+            intercept=None,
+            model_terms=design.model_terms,
+            params=fit.results.fe_params,
+            variance_components=fit.variance_components,
         )
 
     def _fit_class(self, endog, exog, family, cov_type, cov_kwds):
@@ -641,6 +778,8 @@ class FormulaModel(FittedModelMixin, BaseEstimator):
         # no column check against fit: the formula picks its columns, the outcome may be absent
         design: Design = self._design
         exog = design.matrix(X).to_numpy()
+        if hasattr(self, "variance_components_"):
+            return exog @ self.params_.to_numpy()  # mixed: population level, lme4's re.form = NA
         if isinstance(self.results_.model, PHReg):
             pred = self.results_.predict(exog=exog, transform=False, pred_type="lhr")
             return np.asarray(pred.predicted_values, dtype=float)

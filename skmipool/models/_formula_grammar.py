@@ -74,6 +74,7 @@ __all__ = [
     "Paren",
     "Poly",
     "RandomEffect",
+    "RandomPart",
     "Response",
     "Scale",
     "Special",
@@ -83,6 +84,7 @@ __all__ = [
     "Variable",
     "deparse",
     "parse_formula",
+    "read_random_effect",
 ]
 
 # ------------------------------------------------------------------ vocabulary
@@ -1144,3 +1146,68 @@ def parse_formula(text: str) -> Formula:
         columns=columns,
         positions=tuple(first[c] for c in columns),
     )
+
+
+@dataclass(frozen=True)
+class RandomPart:
+    """A random-effect term read for a model: lme4's ``(terms | group)``.
+
+    Attributes
+    ----------
+    group : str
+        The grouping column.
+    formula : Formula
+        The terms left of the bar as a one-sided formula: the random-effects
+        design Z is built from it as the fixed design is from the formula.
+        Its ``intercept`` is True unless the terms say ``0 +`` or ``- 1``
+        (lme4: ``(x | g)`` has a random intercept, ``(0 + x | g)`` has none).
+    """
+
+    group: str
+    formula: Formula
+
+
+def read_random_effect(text: str, effect: RandomEffect) -> RandomPart:
+    """Read ``(expr | group)`` as lme4 does: the terms of ``expr`` vary by ``group``.
+
+    Parameters
+    ----------
+    text : str
+        The whole formula (for error messages).
+    effect : RandomEffect
+        One of ``parse_formula(text).random``.
+
+    Raises
+    ------
+    FormulaError
+        A grouping that is not one column (lme4's nested ``school/class`` or
+        ``a:b``), or terms that are not plain model terms.
+    """
+    reader = _Reader(text)
+    group = effect.group
+    while isinstance(group, Paren):
+        group = group.inner
+    if not isinstance(group, Name):
+        raise reader.node_error(
+            effect.group,
+            f"the grouping of a random-effect term must be one column, as in (1 | school); "
+            f"got '{deparse(effect.group)}' (nested or crossed groupings are not supported: "
+            f"make one column of the combined groups)",
+        )
+    terms = reader.read(effect.expr)
+    if terms.specials or terms.random:
+        raise reader.node_error(
+            effect.expr, "a random-effect term holds model terms only, e.g. (1 + x | group)"
+        )
+    columns = tuple(dict.fromkeys(n for n, _ in _node_names(effect.expr)))
+    inner = Formula(
+        text=text,
+        response=None,
+        terms=tuple(Term(t) for t in sorted(terms.terms, key=len)),
+        intercept=terms.intercept is not False,
+        columns=columns,
+        positions=tuple(dict(reversed(list(_node_names(effect.expr))))[c] for c in columns),
+    )
+    if not inner.terms and not inner.intercept:
+        raise reader.node_error(effect.expr, "the random-effect term has no terms left of '|'")
+    return RandomPart(group.name, inner)
