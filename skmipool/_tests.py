@@ -81,13 +81,21 @@ def _is_ols(fit) -> bool:
     return isinstance(getattr(fit, "model", None), OLS)
 
 
-def _loglike_parts(fit):
+def _loglike_parts(fit, where: str):
     """(loglike at own estimate, parameter vector for pooling, loglike function)."""
     model = getattr(fit, "model", None)
     if _is_ols(fit):
         # mitml 0.4-5 .getArgsLL.lm / .logLik_lm: parameters (beta, sigma² = RSS / n)
         y, X = np.asarray(model.endog, float), np.asarray(model.exog, float)
         n = y.shape[0]
+        if fit.df_resid <= 0 or not fit.ssr > 0:
+            # sigma² = 0: the likelihood is unbounded and D2/D3 would be noise (R gives NaN)
+            raise ValueError(
+                f"{where} fits the data exactly ({n} observations, {_n_params(fit)} "
+                f"parameters, residual sum of squares {fit.ssr:g}), so its likelihood is "
+                f"unbounded and D2/D3 cannot use it. Fit a model with fewer parameters than "
+                f"observations."
+            )
 
         def loglike(theta):
             beta, sigma2 = theta[:-1], theta[-1]
@@ -222,8 +230,12 @@ def compare(
         res = combine_chi_square(_wald_chi_square(est_full, tested), len(tested))
         return _renamed(res, "D2 (wald)")
 
-    parts_full = [_loglike_parts(f) for f in fits_full]
-    parts_null = [_loglike_parts(f) for f in fits_null]
+    parts_full = [
+        _loglike_parts(f, f"imputation {i}: the full model") for i, f in enumerate(fits_full, 1)
+    ]
+    parts_null = [
+        _loglike_parts(f, f"imputation {i}: the null model") for i, f in enumerate(fits_null, 1)
+    ]
     k = _n_params_diff(fits_full, fits_null)
     ll_full = np.array([p[0] for p in parts_full])
     ll_null = np.array([p[0] for p in parts_null])

@@ -157,3 +157,18 @@ def test_pool_r_squared_needs_more_than_three_rows():
     fits = [sm.OLS(np.array([1.0, 2.5, 2.9]), X).fit() for _ in range(2)]
     with pytest.raises(ValueError, match="more than 3 observations"):
         pool_r_squared(fits)
+
+
+@pytest.mark.parametrize("method", ["D2", "D3"])
+def test_compare_likelihood_of_an_exact_fit_is_refused(method):
+    """Found by the fuzzer: two observations, two parameters gave D3 = -0.33, RIV = 2e31."""
+    x = np.array([0.3, 1.7])
+    full, null = [], []
+    for shift in (0.0, 0.1):
+        X = sm.add_constant(x + shift)
+        y = np.array([1.0, 2.0 + shift])
+        full.append(sm.OLS(y, X).fit())
+        null.append(sm.OLS(y, X[:, :1]).fit())
+    use = "likelihood" if method == "D2" else "wald"
+    with pytest.raises(ValueError, match=r"imputation 1: the full model fits the data exactly"):
+        compare(full, null, method=method, use=use)
