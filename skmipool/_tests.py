@@ -84,6 +84,13 @@ def _is_ols(fit) -> bool:
 def _loglike_parts(fit, where: str):
     """(loglike at own estimate, parameter vector for pooling, loglike function)."""
     model = getattr(fit, "model", None)
+    rank = getattr(model, "rank", None)
+    if rank is not None and rank < _n_params(fit):
+        # as D1 and D2 refuse the singular covariance: a likelihood cannot tell collinear terms
+        raise ValueError(
+            f"{where} has collinear terms (rank {rank} for {_n_params(fit)} parameters), so "
+            f"the number of restrictions tested is not known. Drop the redundant terms."
+        )
     if _is_ols(fit):
         # mitml 0.4-5 .getArgsLL.lm / .logLik_lm: parameters (beta, sigma² = RSS / n)
         y, X = np.asarray(model.endog, float), np.asarray(model.exog, float)
@@ -132,10 +139,17 @@ def _wald_chi_square(estimates, tested: list[str]) -> np.ndarray:
     names = list(estimates[0].names)
     idx = [names.index(t) for t in tested]
     out = []
-    for e in estimates:
+    for i, e in enumerate(estimates, start=1):
         q = e.estimate[idx]
         u = e.covariance[np.ix_(idx, idx)]
-        out.append(float(q @ np.linalg.solve(u, q)))
+        try:
+            out.append(float(q @ np.linalg.solve(u, q)))
+        except np.linalg.LinAlgError:
+            raise ValueError(
+                f"imputation {i}: the covariance matrix of the tested terms {tested} is "
+                f"singular, so their Wald statistic does not exist (collinear terms?). Drop "
+                f"the redundant terms from the full model."
+            ) from None
     return np.asarray(out)
 
 

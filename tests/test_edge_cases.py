@@ -172,3 +172,19 @@ def test_compare_likelihood_of_an_exact_fit_is_refused(method):
     use = "likelihood" if method == "D2" else "wald"
     with pytest.raises(ValueError, match=r"imputation 1: the full model fits the data exactly"):
         compare(full, null, method=method, use=use)
+
+
+@pytest.mark.parametrize("method", ["D2", "D3"])
+def test_compare_with_collinear_full_model_is_refused(method):
+    """Found by the fuzzer: D2 raised a raw LinAlgError, D3 tested 2 restrictions for 1."""
+    rng = np.random.default_rng(1)
+    full, null = [], []
+    for _ in range(2):
+        x = rng.normal(size=6)
+        X = sm.add_constant(np.column_stack([x, x]))
+        y = x + rng.normal(size=6)
+        full.append(sm.OLS(y, X).fit())
+        null.append(sm.OLS(y, X[:, :1]).fit())
+    match = "singular" if method == "D2" else "collinear terms"
+    with pytest.raises(ValueError, match=rf"imputation \d: the .*{match}"):
+        compare(full, null, method=method)
