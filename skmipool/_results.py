@@ -17,6 +17,7 @@ from skmipool._pool import (
     _check_dfcom,
     _coerce_covariances,
     _coerce_estimates,
+    check_small_sample_df,
     rubin_moments,
     rubin_pool,
     validate_imputations,
@@ -655,6 +656,8 @@ def pool_estimates(
             scale.check_domain(q[i], where=f"imputation {i + 1}: ")
         q, u = scale.to_inference(q, u)
         validate_imputations(q, u, names, full)
+    dfcom = _check_dfcom(dfcom)
+    check_small_sample_df(q, u, names, dfcom)
     return PooledResult(
-        q, u, names, dfcom=_check_dfcom(dfcom), nobs=nobs, transform=scale, model_terms=model_terms
+        q, u, names, dfcom=dfcom, nobs=nobs, transform=scale, model_terms=model_terms
     )
