@@ -143,13 +143,16 @@ def _wald_chi_square(estimates, tested: list[str]) -> np.ndarray:
         q = e.estimate[idx]
         u = e.covariance[np.ix_(idx, idx)]
         try:
-            out.append(float(q @ np.linalg.solve(u, q)))
+            chi2 = float(q @ np.linalg.solve(u, q))
         except np.linalg.LinAlgError:
+            chi2 = -1.0
+        if chi2 < 0:  # a negative quadratic form: u is singular in rounding
             raise ValueError(
                 f"imputation {i}: the covariance matrix of the tested terms {tested} is "
                 f"singular, so their Wald statistic does not exist (collinear terms?). Drop "
                 f"the redundant terms from the full model."
-            ) from None
+            )
+        out.append(chi2)
     return np.asarray(out)
 
 

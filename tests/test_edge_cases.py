@@ -188,3 +188,14 @@ def test_compare_with_collinear_full_model_is_refused(method):
     match = "singular" if method == "D2" else "collinear terms"
     with pytest.raises(ValueError, match=rf"imputation \d: the .*{match}"):
         compare(full, null, method=method)
+
+
+def test_d1_with_a_numerically_singular_within_covariance_is_refused():
+    """Found by the fuzzer: collinear terms whose Ubar was singular only in rounding gave
+    D1 = -24.8 with a negative RIV instead of the error for a singular covariance."""
+    a = np.array([[1.0, 1.0], [1.0, 1.0 + 1e-15]])  # correlation 1 up to rounding
+    cov = np.stack([a * s for s in (1.0, 1.3, 0.8)])
+    q = np.array([[0.7, 0.7], [1.2, 1.3], [0.8, 0.7]])
+    res = pool_estimates(q, cov, names=["x", "y"])
+    with pytest.raises(ValueError, match="covariance of the tested terms is singular"):
+        res.wald_test(["x", "y"])
