@@ -505,6 +505,8 @@ def test_cli_fit(tmp_path_factory, data, model, level, m):
         result = json.loads(stdout)
         for row in result["terms"]:
             for key in ("estimate", "std_error", "df"):
+                if key == "df" and result["dfcom"] is None and row["df"] is None:
+                    continue  # df = inf (JSON null): large sample and B = 0
                 assert isinstance(row[key], float) and np.isfinite(row[key]), row
     else:
         assert code == 2, stderr
