@@ -424,6 +424,30 @@ def check_representable(q: np.ndarray, variances: np.ndarray, names: list[str]) 
         )
 
 
+def check_small_sample_df(q: np.ndarray, u: np.ndarray, names: list[str], dfcom: float) -> None:
+    """With a finite dfcom, Ū must not vanish next to B in floating point.
+
+    Barnard & Rubin's df_obs is proportional to 1 - lambda = Ū / T. When Ū is
+    below T's rounding error, lambda rounds to 1, the df to 0, and the p-value and
+    interval come out NaN; refuse instead.
+    """
+    if np.isinf(dfcom):
+        return  # Rubin's df is (m - 1) / lambda^2: finite at lambda = 1
+    m = q.shape[0]
+    within = (np.diagonal(u, axis1=1, axis2=2) if u.ndim == 3 else u).mean(axis=0)
+    between = (1.0 + 1.0 / m) * rubin_moments(q, within)[2]
+    lost = (between > 0) & (within + between == between)
+    if lost.any():
+        j = int(np.flatnonzero(lost)[0])
+        raise ValueError(
+            f"the within-imputation variance of term {names[j]!r} ({within[j]:.3g}) is lost "
+            f"in rounding next to its between-imputation variance ({between[j]:.3g}): the "
+            f"fraction of missing information is 1 and the small-sample df is 0, so there is "
+            f"no p-value or interval. Check that the variances are variances (not standard "
+            f"errors) on the scale of the estimates, or pass dfcom=None (large sample)."
+        )
+
+
 def validate_imputations(q: np.ndarray, u: np.ndarray, names: list[str], full: bool) -> None:
     """Check the inputs of Rubin's rules; each failure names the imputation (1-based)."""
     m = q.shape[0]

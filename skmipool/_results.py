@@ -19,6 +19,7 @@ from skmipool._pool import (
     _coerce_covariances,
     _coerce_estimates,
     bootstrap_mi_pool,
+    check_small_sample_df,
     combining_rule,
     validate_imputations,
 )
@@ -1023,11 +1024,13 @@ def pool_estimates(
             scale.check_domain(q[i], where=f"imputation {i + 1}: ")
         q, u = scale.to_inference(q, u)
         validate_imputations(q, u, names, full)
+    dfcom = _check_dfcom(dfcom)
+    check_small_sample_df(q, u, names, dfcom)
     return PooledResult(
         q,
         u,
         names,
-        dfcom=_check_dfcom(dfcom),
+        dfcom=dfcom,
         nobs=nobs,
         transform=scale,
         model_terms=model_terms,

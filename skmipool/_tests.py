@@ -88,13 +88,28 @@ def _is_ols(fit) -> bool:
     return isinstance(getattr(fit, "model", None), OLS)
 
 
-def _loglike_parts(fit):
+def _loglike_parts(fit, where: str):
     """(loglike at own estimate, parameter vector for pooling, loglike function)."""
     model = getattr(fit, "model", None)
+    rank = getattr(model, "rank", None)
+    if rank is not None and rank < _n_params(fit):
+        # as D1 and D2 refuse the singular covariance: a likelihood cannot tell collinear terms
+        raise ValueError(
+            f"{where} has collinear terms (rank {rank} for {_n_params(fit)} parameters), so "
+            f"the number of restrictions tested is not known. Drop the redundant terms."
+        )
     if _is_ols(fit):
         # mitml 0.4-5 .getArgsLL.lm / .logLik_lm: parameters (beta, sigma² = RSS / n)
         y, X = np.asarray(model.endog, float), np.asarray(model.exog, float)
         n = y.shape[0]
+        if fit.df_resid <= 0 or not fit.ssr > 0:
+            # sigma² = 0: the likelihood is unbounded and D2/D3 would be noise (R gives NaN)
+            raise ValueError(
+                f"{where} fits the data exactly ({n} observations, {_n_params(fit)} "
+                f"parameters, residual sum of squares {fit.ssr:g}), so its likelihood is "
+                f"unbounded and D2/D3 cannot use it. Fit a model with fewer parameters than "
+                f"observations."
+            )
 
         def loglike(theta):
             beta, sigma2 = theta[:-1], theta[-1]
@@ -131,10 +146,20 @@ def _wald_chi_square(estimates, tested: list[str]) -> np.ndarray:
     names = list(estimates[0].names)
     idx = [names.index(t) for t in tested]
     out = []
-    for e in estimates:
+    for i, e in enumerate(estimates, start=1):
         q = e.estimate[idx]
         u = e.covariance[np.ix_(idx, idx)]
-        out.append(float(q @ np.linalg.solve(u, q)))
+        try:
+            chi2 = float(q @ np.linalg.solve(u, q))
+        except np.linalg.LinAlgError:
+            chi2 = -1.0
+        if chi2 < 0:  # a negative quadratic form: u is singular in rounding
+            raise ValueError(
+                f"imputation {i}: the covariance matrix of the tested terms {tested} is "
+                f"singular, so their Wald statistic does not exist (collinear terms?). Drop "
+                f"the redundant terms from the full model."
+            )
+        out.append(chi2)
     return np.asarray(out)
 
 
@@ -260,8 +285,12 @@ def compare(
 
     if method == "D4":
         return _d4(fits_full, fits_null, ariv)
-    parts_full = [_loglike_parts(f) for f in fits_full]
-    parts_null = [_loglike_parts(f) for f in fits_null]
+    parts_full = [
+        _loglike_parts(f, f"imputation {i}: the full model") for i, f in enumerate(fits_full, 1)
+    ]
+    parts_null = [
+        _loglike_parts(f, f"imputation {i}: the null model") for i, f in enumerate(fits_null, 1)
+    ]
     k = _n_params_diff(fits_full, fits_null)
     ll_full = np.array([p[0] for p in parts_full])
     ll_null = np.array([p[0] for p in parts_null])

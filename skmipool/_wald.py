@@ -191,16 +191,22 @@ def d1_statistic(q: np.ndarray, u: np.ndarray, dfcom: float, k: int) -> MITestRe
     """
     m = q.shape[0]
     qbar, ubar, b, _ = rubin_moments(q, u)
+    singular = ValueError(
+        "the within-imputation covariance of the tested terms is singular (duplicated or "
+        "linearly dependent terms); test a set of linearly independent terms."
+    )
     try:
         ubar_inv_b = np.linalg.solve(ubar, b)
         ubar_inv_q = np.linalg.solve(ubar, qbar)
     except np.linalg.LinAlgError:
-        raise ValueError(
-            "the within-imputation covariance of the tested terms is singular (duplicated or "
-            "linearly dependent terms); test a set of linearly independent terms."
-        ) from None
+        raise singular from None
     r = (1.0 + 1.0 / m) * np.trace(ubar_inv_b) / k  # LRR (1991) eq. 2.15
-    stat = float(qbar @ ubar_inv_q) / (k * (1.0 + r))  # eq. 2.14
+    quadratic = float(qbar @ ubar_inv_q)
+    sd = np.sqrt(np.diag(ubar))
+    rank = np.linalg.matrix_rank(ubar / np.outer(sd, sd))  # of the correlations: scale-free
+    if rank < k or r < 0 or quadratic < 0:  # r, quadratic >= 0 for a positive definite Ubar
+        raise singular
+    stat = quadratic / (k * (1.0 + r))  # eq. 2.14
     df2 = lrr_df(k, m, r) if np.isinf(dfcom) else reiter_df(k, m, r, dfcom)
     return MITestResult(stat, k, float(df2), _f_sf(stat, k, df2), float(r), "D1")
 

@@ -13,6 +13,8 @@ from hypothesis import settings
 # (HYPOTHESIS_PROFILE=dev gives fresh random examples locally).
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("dev", derandomize=False)
+# local fuzzing (tests/test_fuzz.py): many fresh examples, about ten minutes on one core
+settings.register_profile("long", derandomize=False, max_examples=2000, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -365,3 +365,13 @@ def test_identifier_column_is_refused_before_imputation():
     X, y = _data()
     X["name"] = [f"person {i}" for i in range(len(X))]
     _raises(ValueError, r"columns \['name'\] of X are text with a different value in", X, y)
+
+
+def test_within_variance_lost_in_rounding_with_finite_dfcom():
+    """Found by the fuzzer: Ū = 1e-16 next to B = 25 gave df = 0 and a NaN p-value and CI."""
+    q, u = np.array([0.0, 0.0, 0.0, 10.0]), np.full(4, 1e-16)
+    with pytest.raises(ValueError, match=r"within-imputation variance of term 'x0' .* lost"):
+        pool_estimates(q, u, dfcom=10)
+    res = pool_estimates(q, u, dfcom=None)  # Rubin's large-sample df is finite at lambda = 1
+    assert res.df.iloc[0] == q.size - 1
+    assert np.isfinite(res.conf_int().to_numpy()).all()

@@ -157,3 +157,45 @@ def test_pool_r_squared_needs_more_than_three_rows():
     fits = [sm.OLS(np.array([1.0, 2.5, 2.9]), X).fit() for _ in range(2)]
     with pytest.raises(ValueError, match="more than 3 observations"):
         pool_r_squared(fits)
+
+
+@pytest.mark.parametrize("method", ["D2", "D3"])
+def test_compare_likelihood_of_an_exact_fit_is_refused(method):
+    """Found by the fuzzer: two observations, two parameters gave D3 = -0.33, RIV = 2e31."""
+    x = np.array([0.3, 1.7])
+    full, null = [], []
+    for shift in (0.0, 0.1):
+        X = sm.add_constant(x + shift)
+        y = np.array([1.0, 2.0 + shift])
+        full.append(sm.OLS(y, X).fit())
+        null.append(sm.OLS(y, X[:, :1]).fit())
+    use = "likelihood" if method == "D2" else "wald"
+    with pytest.raises(ValueError, match=r"imputation 1: the full model fits the data exactly"):
+        compare(full, null, method=method, use=use)
+
+
+@pytest.mark.parametrize("method", ["D2", "D3"])
+def test_compare_with_collinear_full_model_is_refused(method):
+    """Found by the fuzzer: D2 raised a raw LinAlgError, D3 tested 2 restrictions for 1."""
+    rng = np.random.default_rng(1)
+    full, null = [], []
+    for _ in range(2):
+        x = rng.normal(size=6)
+        X = sm.add_constant(np.column_stack([x, x]))
+        y = x + rng.normal(size=6)
+        full.append(sm.OLS(y, X).fit())
+        null.append(sm.OLS(y, X[:, :1]).fit())
+    match = "singular" if method == "D2" else "collinear terms"
+    with pytest.raises(ValueError, match=rf"imputation \d: the .*{match}"):
+        compare(full, null, method=method)
+
+
+def test_d1_with_a_numerically_singular_within_covariance_is_refused():
+    """Found by the fuzzer: collinear terms whose Ubar was singular only in rounding gave
+    D1 = -24.8 with a negative RIV instead of the error for a singular covariance."""
+    a = np.array([[1.0, 1.0], [1.0, 1.0 + 1e-15]])  # correlation 1 up to rounding
+    cov = np.stack([a * s for s in (1.0, 1.3, 0.8)])
+    q = np.array([[0.7, 0.7], [1.2, 1.3], [0.8, 0.7]])
+    res = pool_estimates(q, cov, names=["x", "y"])
+    with pytest.raises(ValueError, match="covariance of the tested terms is singular"):
+        res.wald_test(["x", "y"])

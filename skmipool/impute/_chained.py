@@ -257,7 +257,8 @@ default=None
 
     Array input is numeric and returns a float array; DataFrame input
     returns a DataFrame with the same index, columns and dtypes (imputed
-    integer columns come back as float if ``norm`` made them non-integer).
+    integer columns come back as float if ``norm`` or ``lrd``, the default for columns with
+    more than 5 values, made them non-integer).
 
     References
     ----------
