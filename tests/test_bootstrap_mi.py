@@ -168,7 +168,7 @@ def _interaction_data(seed, n=200):
 
 @pytest.mark.slow
 def test_bootstrap_mi_covers_where_rubin_is_uncongenial():
-    """150 replications; Rubin with M = 5 and bootstrap-MI with B = 20, D = 2 (~200 s, 1 core).
+    """150 replications; Rubin with M = 5 and bootstrap-MI with B = 20, D = 2 (~270 s, 1 core).
 
     The analysis has the interaction x:z, the imputation model of x (on y and z)
     does not: uncongenial (Meng 1994), although the restriction it assumes is
