@@ -12,6 +12,7 @@ from skmipool._estimator import (
     ImputationError,
     InconsistentVersionWarning,
     MIPooledEstimator,
+    OutcomeOnlyImputationWarning,
 )
 from skmipool._fits import as_estimate, pool, register_adapter
 from skmipool._grid import grid_experiment
@@ -24,6 +25,7 @@ from skmipool._results import (
     pool_estimates,
 )
 from skmipool._scales import Transform
+from skmipool._sensitivity import TippingPointResult, tipping_point
 from skmipool._tests import combine_chi_square, compare, pool_r_squared
 from skmipool._version import __version__
 from skmipool._wald import MITestResult
@@ -49,8 +51,10 @@ __all__ = [
     "InconsistentVersionWarning",
     "MIPooledEstimator",
     "MITestResult",
+    "OutcomeOnlyImputationWarning",
     "PooledResult",
     "Summary",
+    "TippingPointResult",
     "Transform",
     "__version__",
     "as_estimate",
@@ -63,4 +67,5 @@ __all__ = [
     "pool_estimates",
     "pool_r_squared",
     "register_adapter",
+    "tipping_point",
 ]

@@ -79,6 +79,10 @@ class InconsistentVersionWarning(UserWarning):
     """A pickled estimator is loaded with another skmipool version than it was saved with."""
 
 
+class OutcomeOnlyImputationWarning(UserWarning):
+    """Only the outcome is missing: under MAR its imputations add nothing (von Hippel 2007)."""
+
+
 class DeterministicImputationWarning(UserWarning):
     """All M completed datasets are equal: the pooled SE ignores imputation uncertainty."""
 
@@ -1208,7 +1212,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             f"Imputed outcomes carry no information about the regression of y on X (von Hippel "
             f"2007, 'multiple imputation, then deletion'): fitting on the rows with an observed "
             f"y gives the same answer without the imputation noise. {cause}",
-            UserWarning,
+            OutcomeOnlyImputationWarning,
             stacklevel=4,
         )
 

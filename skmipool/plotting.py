@@ -15,8 +15,9 @@ import pandas as pd
 from scipy import stats
 
 from skmipool._results import PooledResult, check_level, how_many_imputations, t_quantile
+from skmipool._sensitivity import TippingPointResult
 
-__all__ = ["plot_estimates", "plot_fmi", "plot_imputed"]
+__all__ = ["plot_estimates", "plot_fmi", "plot_imputed", "plot_tipping_point"]
 
 # mice's colours: observed data blue, imputed data red
 _OBSERVED = "#006CC2"
@@ -442,5 +443,67 @@ def plot_imputed(estimator, column, X=None, *, y=None, kind: str = "density", ax
         ax.set_xlabel("imputation (0 = observed)")
         ax.set_ylabel(str(column))
     ax.set_title(f"{column}: observed and imputed values")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_tipping_point(result: TippingPointResult, ax=None):
+    """The pooled estimate of a term and its interval along delta, with the tipping point.
+
+    The estimate (line) and its confidence band against delta, a horizontal
+    line at 0, and a vertical line at the tipping delta when a delta tried
+    changes the conclusion (see :func:`skmipool.tipping_point`).
+
+    Parameters
+    ----------
+    result : TippingPointResult
+        From :func:`skmipool.tipping_point`.
+    ax : matplotlib Axes, optional
+        Axes to draw on; default a new figure.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> from skmipool import MIPooledEstimator, tipping_point
+    >>> from skmipool.datasets import load_nhanes2
+    >>> from skmipool.plotting import plot_tipping_point
+    >>> df = load_nhanes2()
+    >>> mi = MIPooledEstimator(n_imputations=5, random_state=1)
+    >>> tp = tipping_point(mi, df[["age", "bmi"]], df["chl"], "bmi", [-4, 4], term="bmi")
+    >>> plot_tipping_point(tp).get_xlabel()
+    "delta (shift of the imputed 'bmi')"
+    >>> plt.close("all")
+    """
+    if not isinstance(result, TippingPointResult):
+        raise TypeError(
+            f"plot_tipping_point needs the result of skmipool.tipping_point; got "
+            f"{type(result).__name__}."
+        )
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.5), layout="constrained")
+    t = result.table
+    delta = t.index.to_numpy(dtype=float)
+    ax.fill_between(
+        delta,
+        t["conf_low"],
+        t["conf_high"],
+        alpha=0.25,
+        color="C0",
+        label=f"{result.level:.0%} interval",
+    )
+    ax.plot(delta, t["estimate"], marker="o", color="C0", label="pooled estimate")
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    if result.tipping_delta is not None:
+        ax.axvline(result.tipping_delta, color=_IMPUTED, linestyle="--", label="tipping point")
+    ax.set_xlabel(f"delta (shift of the imputed {result.column!r})")
+    ax.set_ylabel(result.term)
+    ax.set_title(f"Tipping-point analysis of {result.term!r}")
     ax.legend(fontsize="small")
     return ax

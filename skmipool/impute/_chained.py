@@ -35,6 +35,7 @@ __all__ = ["ChainedImputer"]
 # numeric columns with at most this many distinct observed values default to pmm
 FEW_DISTINCT_VALUES = 5
 METHODS = ("pmm", "lrd", "norm", "logreg", "polyreg", "polr", "midastouch")
+VALUE_METHODS = ("pmm", "lrd", "norm", "midastouch")  # impute values, not levels
 VISIT_SEQUENCES = ("roman", "arabic", "monotone", "revmonotone")
 MAX_LEVELS = 50  # mice's maxcat: a numeric column imputed as categories has at most 50 values
 
@@ -135,6 +136,16 @@ default=None
     ridge : float, default=1e-5
         Ridge penalty of the linear models, as a fraction of the diagonal of
         X'X (mice's ``ridge``); it keeps near-collinear regressions solvable.
+    delta : dict or None, default=None
+        Delta adjustment for sensitivity to data missing not at random
+        (FIMD 9.2; mice's ``post`` idiom): ``{column: shift}``. After every
+        draw, in every sweep and in ``transform``, the imputed values of a
+        numeric column move by ``shift``; for a column imputed by a logistic
+        model (boolean, categorical, or ``logreg``/``polyreg``/``polr``) the
+        shift is added to the linear predictor: the log odds of each level
+        against the first (``polr``: toward the higher levels). Only
+        incomplete columns can be named. None or 0: no shift (the same draws,
+        bit for bit). See :func:`skmipool.tipping_point`.
     keep_trace : bool, default=False
         Keep the mean and standard deviation of the imputed values of each
         column after each sweep in ``trace_``.
@@ -325,6 +336,7 @@ default=None
         "sample_posterior": ["boolean"],
         "ridge": [Interval(Real, 0, None, closed="left")],
         "keep_trace": ["boolean"],
+        "delta": [dict, None],
         "random_state": ["random_state"],
     }
 
@@ -340,6 +352,7 @@ default=None
         sample_posterior=True,
         ridge=1e-5,
         keep_trace=False,
+        delta=None,
         random_state=None,
     ):
         self.method = method
@@ -351,6 +364,7 @@ default=None
         self.sample_posterior = sample_posterior
         self.ridge = ridge
         self.keep_trace = keep_trace
+        self.delta = delta
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -417,6 +431,9 @@ default=None
                 f"Drop them before imputing."
             )
         methods = self._resolve_methods(values, missing)
+        self._deltas = self._resolve_delta(missing)
+        # a numeric model's imputed values move by delta; a logistic model's log odds do
+        self._value_shift = {j: d for j, d in self._deltas.items() if methods[j] in VALUE_METHODS}
         predictors = self._resolve_predictor_matrix()
         visit = self._resolve_visit_sequence(missing)
         self._starts = np.cumsum([0] + [s.width for s in self._specs])[:-1]
@@ -447,7 +464,10 @@ default=None
                 column = work.column(j, obs, mis, self._design_cols[j], observed[j])
                 models[j].fit(column, rng, draw)
                 before = column.rows_mis
-                work.update(j, mis, models[j].impute(before, rng, draw), before)
+                imputed = models[j].impute(before, rng, draw)
+                if j in self._value_shift:  # delta adjustment after each draw (mice's post=)
+                    imputed = imputed + self._value_shift[j]
+                work.update(j, mis, imputed, before)
             if self.keep_trace:
                 for i, j in enumerate(incomplete):
                     trace[:, it, i] = _mean_sd(values[rows[j][1], j])
@@ -515,7 +535,10 @@ default=None
         sweeps = 1 if missing.sum(axis=1).max() <= 1 else self.max_iter
         for _ in range(sweeps):
             for j in todo:
-                work.update(j, rows[j], models[j].impute(work.rows(rows[j]), rng, draw))
+                imputed = models[j].impute(work.rows(rows[j]), rng, draw)
+                if j in self._value_shift:
+                    imputed = imputed + self._value_shift[j]
+                work.update(j, rows[j], imputed)
         return self._output(data, values, missing)
 
     # -------------------------------------------------------------- helpers
@@ -728,8 +751,30 @@ default=None
         ]
         return np.concatenate(parts) if parts else np.arange(0)
 
+    def _resolve_delta(self, missing) -> dict[int, float]:
+        """``{position: shift}`` from ``delta``: named, incomplete columns, shifted by numbers."""
+        if not self.delta:
+            return {}
+        out = {}
+        for key, value in self.delta.items():
+            j = self._position(key, "delta")
+            if not missing[:, j].any():
+                raise ValueError(
+                    f"delta names column {key!r}, which has no missing values: there are no "
+                    f"imputations to shift. Remove it from delta."
+                )
+            if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value):
+                kind = "log odds" if self._specs[j].kind == "categorical" else "values"
+                raise TypeError(
+                    f"delta for column {key!r} must be a finite number (the shift of its imputed "
+                    f"{kind}); got {value!r}."
+                )
+            out[j] = float(value)
+        return out
+
     def _model(self, method: str, j: int, observed: np.ndarray):
         spec = self._specs[j]
+        shift = self._deltas.get(j, 0.0)  # only logistic models use it: log odds
         if method == "norm":
             return NormModel(self.ridge)
         if method == "pmm":
@@ -737,13 +782,13 @@ default=None
         if method == "lrd":
             return LrdModel(self.ridge, self.donors, self.donor_bootstrap)
         if method == "polr":
-            return PolrModel(spec.n_levels, spec.name)
+            return PolrModel(spec.n_levels, spec.name, logit_shift=shift)
         if method == "midastouch":
             return MidastouchModel(self.ridge)
         if spec.kind == "categorical":
-            return LogitModel(method, spec.n_levels)
+            return LogitModel(method, spec.n_levels, logit_shift=shift)
         levels = np.unique(observed)
-        return LogitModel(method, levels.size, levels)
+        return LogitModel(method, levels.size, levels, logit_shift=shift)
 
     def _start(self, pool: np.ndarray, j: int, size: int, rng) -> np.ndarray:
         """Starting values: draws from ``pool``; without draws its mean or mode."""
