@@ -179,7 +179,12 @@ def _parser() -> argparse.ArgumentParser:
         help='cell values that mean "missing" (default: empty cells and NA, as R writes them)',
     )
     fit.add_argument("--formula", required=True, help='e.g. "y ~ x1 + x2"')
-    fit.add_argument("--model", choices=["ols", "logit", "poisson", "cox"], default="ols")
+    fit.add_argument(
+        "--model",
+        choices=["ols", "mixed", "logit", "poisson", "cox"],
+        default="ols",
+        help="ols (with a (1 | g) term: a linear mixed model), mixed, logit, poisson or cox",
+    )
     fit.add_argument("-m", "--imputations", type=int, default=20, help="number of imputations")
     fit.add_argument("--seed", type=int, default=2026, help="random seed")
     fit.add_argument("--level", type=float, default=0.95, help="confidence level")

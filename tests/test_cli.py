@@ -156,7 +156,11 @@ def test_fit_logit(tmp_path, capsys):
         ),
         (
             ["fit", f"{DATA}/nhanes.csv", "--formula", "chl ~ age + (1 | hyp)"],
-            "random-effect terms such as (1 | hyp) are not supported yet",
+            "the cluster column 'hyp' of FormulaModel has 8 missing values",
+        ),
+        (
+            ["fit", f"{DATA}/nhanes.csv", "--formula", "hyp ~ age + (1 | age)", "--model", "logit"],
+            "generalized linear mixed models are not supported for model='logit'",
         ),
         (
             ["fit", f"{DATA}/nhanes.csv", "--formula", "chl ~ age + cluster(hyp)"],
@@ -208,3 +212,23 @@ def test_formula_text_is_never_run(tmp_path, monkeypatch, capsys):
         err = capsys.readouterr().err
         assert "at position" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "pwned").exists()
+
+
+def test_fit_mixed_model_equals_the_estimator(capsys):
+    """lme4 syntax from the shell: the pooled fixed effects equal FormulaModel's (~3 s)."""
+    from skmipool import MIPooledEstimator
+    from skmipool.datasets import load_popmis
+    from skmipool.impute import ChainedImputer
+    from skmipool.models import FormulaModel
+
+    formula = "popular ~ sex + texp + (1 | school)"
+    args = ["fit", f"{DATA}/popmis.csv", "--formula", formula, "--model", "mixed"]
+    assert main([*args, "-m", "3", "--seed", "5", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    data = load_popmis()
+    mi = MIPooledEstimator(
+        FormulaModel(formula, model="mixed"), ChainedImputer(), n_imputations=3, random_state=5
+    ).fit(data)
+    got = pd.DataFrame(payload["terms"]).set_index("term")
+    np.testing.assert_allclose(got["estimate"], mi.pooled_.estimate, rtol=1e-10)
+    assert payload["dfcom"] == 100 - 3  # clusters - fixed effects
