@@ -74,8 +74,8 @@ __all__ = [
 # Gibbs steps at the first fit of a column (from starting values), then at every later
 # fit, warm-started from the state the previous fit left (the chain's sweeps continue one
 # sampler; mice's 2l.norm restarts 100 steps from fixed values at every call)
-BURN_IN = 50
-STEPS = 10
+BURN_IN = 20
+STEPS = 5
 # 2l.bin: working weights p(1 - p) are kept above this (fitted probabilities of 0 or 1)
 MIN_WEIGHT = 1e-8
 
@@ -195,9 +195,19 @@ def _sym(A: np.ndarray) -> np.ndarray:
     return (A + np.swapaxes(A, -1, -2)) / 2
 
 
+def _inverse(K: np.ndarray) -> np.ndarray:
+    """Inverses of symmetric matrices (..., q, q); a reciprocal for q = 1 (the common random
+    intercept, where np.linalg's per-call overhead would dominate)."""
+    if K.shape[-1] == 1:
+        return 1 / K
+    return _sym(np.linalg.inv(K))
+
+
 def _batched_normal(cov: np.ndarray, rng) -> np.ndarray:
     """One N(0, cov_c) draw per cluster from stacked covariances (G, q, q)."""
     q = cov.shape[-1]
+    if q == 1:
+        return np.sqrt(cov[:, :, 0]) * rng.standard_normal((cov.shape[0], 1))
     jitter = 1e-12 * np.maximum(np.trace(cov, axis1=1, axis2=2) / q, 1e-300)
     L = np.linalg.cholesky(cov + jitter[:, None, None] * np.eye(q))
     return np.einsum("gij,gj->gi", L, rng.standard_normal((cov.shape[0], q)))
@@ -212,6 +222,8 @@ def inverse_wishart(df: float, scale: np.ndarray, rng) -> np.ndarray:
     (``rwishart(df, chol(solve(S)))``).
     """
     q = scale.shape[0]
+    if q == 1:  # psi = S / chi^2(df)
+        return scale / rng.chisquare(df)
     C = np.linalg.cholesky(np.linalg.inv(scale))
     A = np.tril(rng.standard_normal((q, q)), -1)
     A[np.diag_indices(q)] = np.sqrt(rng.chisquare(df - np.arange(q)))
@@ -293,10 +305,10 @@ def gibbs_step(m: ClusterMoments, state: GibbsState, residual, penalty, rng, dra
     updates (Psi and sigma^2 with the posterior variance of b added).
     """
     G, q = m.zz.shape[0], m.zz.shape[1]
-    psi_inv = np.linalg.inv(state.psi)
+    psi_inv = _inverse(state.psi)
     s2 = state.sigma2
     K = m.zz + s2[:, None, None] * psi_inv
-    K_inv = _sym(np.linalg.inv(K))
+    K_inv = _inverse(K)
     xzk = m.xz @ K_inv  # X_c'Z_c K_c^-1
     w = 1 / s2
     A = np.einsum("g,gij->ij", w, m.xx - xzk @ np.swapaxes(m.xz, 1, 2))
