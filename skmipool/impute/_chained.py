@@ -1,12 +1,15 @@
 """ChainedImputer: multiple imputation by chained equations (mice) as a scikit-learn transformer.
 
 The models (norm, pmm, logreg, polyreg, polr) live in :mod:`skmipool.impute._models`,
-the dtype handling in :mod:`skmipool.impute._columns`; this module holds the
-chain and the scikit-learn plumbing.
+the multilevel ones (2l.norm, 2l.pmm, 2l.bin, 2lonly.*) in
+:mod:`skmipool.impute._multilevel`, the dtype handling in
+:mod:`skmipool.impute._columns`; this module holds the chain and the scikit-learn
+plumbing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -28,14 +31,24 @@ from skmipool.impute._models import (
     PmmModel,
     PolrModel,
 )
+from skmipool.impute._multilevel import (
+    MixedLogitModel,
+    MixedNormModel,
+    MixedPmmModel,
+    level_two_model,
+)
 from skmipool.impute._workspace import Workspace
 
 __all__ = ["ChainedImputer"]
 
 # numeric columns with at most this many distinct observed values default to pmm
 FEW_DISTINCT_VALUES = 5
-METHODS = ("pmm", "lrd", "norm", "logreg", "polyreg", "polr", "midastouch")
-VALUE_METHODS = ("pmm", "lrd", "norm", "midastouch")  # impute values, not levels
+SINGLE_LEVEL = ("pmm", "lrd", "norm", "logreg", "polyreg", "polr", "midastouch")
+LEVEL_ONE = ("2l.norm", "2l.pmm", "2l.bin")  # multilevel models of level-1 columns
+LEVEL_TWO = ("2lonly.mean", "2lonly.norm", "2lonly.pmm")  # one value per cluster
+METHODS = SINGLE_LEVEL + LEVEL_ONE + LEVEL_TWO
+# models that impute values (a delta adjustment shifts them), not levels
+VALUE_METHODS = ("pmm", "lrd", "norm", "midastouch", "2l.norm", "2l.pmm", *LEVEL_TWO)
 VISIT_SEQUENCES = ("roman", "arabic", "monotone", "revmonotone")
 MAX_LEVELS = 50  # mice's maxcat: a numeric column imputed as categories has at most 50 values
 
@@ -60,8 +73,8 @@ class ChainedImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    method : {"lrd", "pmm", "norm", "midastouch", "logreg", "polyreg", "polr"}, dict or None, \
-default=None
+    method : {"lrd", "pmm", "norm", "midastouch", "logreg", "polyreg", "polr", "2l.norm", \
+"2l.pmm", "2l.bin", "2lonly.mean", "2lonly.norm", "2lonly.pmm"}, dict or None, default=None
         Imputation model per column:
 
         - ``"pmm"``: predictive mean matching (FIMD 3.4): a parameter draw,
@@ -90,13 +103,32 @@ default=None
           parameter draw, for ordered categoricals
           (``pd.CategoricalDtype(levels, ordered=True)``) only.
 
+        Multilevel methods, with ``cluster`` (see Notes, "Clustered data"):
+
+        - ``"2l.norm"``: linear mixed model, random intercept (and the random
+          slopes marked 2 in ``predictor_matrix``), every parameter drawn by
+          Gibbs steps (mice's ``2l.norm``; ``heteroscedastic=True`` for its
+          per-cluster residual variances).
+        - ``"2l.pmm"``: predictive mean matching on the predictions of that
+          model, with bootstrapped donors.
+        - ``"2l.bin"``: random-intercept logistic model for two-level columns
+          (approximate posterior draws, as mice's ``2l.bin``).
+        - ``"2lonly.mean"``, ``"2lonly.norm"``, ``"2lonly.pmm"``: level-2
+          columns (constant within clusters), imputed once per cluster from
+          the cluster means of their predictors.
+
         None: ``"lrd"`` for numeric columns, ``"pmm"`` for numeric columns
         with at most 5 distinct observed values (codes and small counts keep
         observed values), ``"logreg"`` for boolean and
         two-level categorical columns, ``"polr"`` for ordered categoricals
         with more levels, ``"polyreg"`` for other categorical columns with
-        more levels. A string sets the method of every numeric column
-        (categorical columns keep their default). A dict maps column names
+        more levels. With ``cluster``: ``"2lonly.pmm"`` for level-2 columns
+        (constant within every cluster), ``"2l.bin"`` for two-valued level-1
+        columns, ``"2l.pmm"`` for other numeric level-1 columns (categorical
+        ones with more levels keep their single-level default). A string sets
+        the method of every numeric column (categorical columns keep their
+        default; a ``"2l"`` string only the level-1 columns, a ``"2lonly"``
+        string only the level-2 ones). A dict maps column names
         (or, for arrays, positions) to methods; other columns keep their
         default. ``"logreg"`` and ``"polyreg"`` also accept numeric columns
         with two (respectively at most 50) distinct values, imputed as those
@@ -108,7 +140,9 @@ default=None
         A DataFrame or a 0/1 array is indexed by target (rows) and predictor
         (columns); a dict maps a target column to a list of its predictors
         (other targets keep all columns). The diagonal is ignored. Categorical
-        predictors enter as dummy codes.
+        predictors enter as dummy codes. With ``cluster``, a 2 (mice's type 2)
+        makes the predictor's coefficient random too (a random slope) in the
+        ``2l`` models; the cluster column never predicts (mice's -2).
     visit_sequence : {"roman", "arabic", "monotone", "revmonotone"} or list, default="roman"
         Order in which each sweep visits the incomplete columns: left to
         right, right to left, by increasing or decreasing number of missing
@@ -146,6 +180,19 @@ default=None
         against the first (``polr``: toward the higher levels). Only
         incomplete columns can be named. None or 0: no shift (the same draws,
         bit for bit). See :func:`skmipool.tipping_point`.
+    cluster : column name (or position for arrays) or None, default=None
+        The column that holds the cluster (level-2 unit) of each row, e.g.
+        ``"school"``: it must be complete; it is not imputed, not a
+        predictor, and comes back unchanged. Setting it switches the defaults
+        to the multilevel methods (see ``method``).
+    heteroscedastic : bool, default=False
+        ``2l.norm`` and ``2l.pmm``: one residual variance per cluster with a
+        hierarchical prior (Kasim & Raudenbush 1998), as mice's ``2l.norm``;
+        False: one residual variance, as mice's ``2l.pan`` and ``2l.lmer``.
+    cluster_means : bool, default=True
+        The ``2l`` models also take the cluster means of their level-1
+        predictors as predictors (Enders, Mistler & Keller 2016), which keeps
+        the between-cluster part of the relations; mice leaves them out.
     keep_trace : bool, default=False
         Keep the mean and standard deviation of the imputed values of each
         column after each sweep in ``trace_``.
@@ -164,6 +211,8 @@ default=None
         Names of the incomplete columns in the order of one sweep.
     n_iter_ : int
         Number of sweeps run (``max_iter``).
+    n_clusters_ : int or None
+        Number of clusters seen at fit (None without ``cluster``).
     trace_ : pandas.DataFrame
         Only with ``keep_trace=True``: one row per sweep (index ``iteration``),
         columns ``("mean", column)`` and ``("sd", column)`` of the imputed
@@ -255,6 +304,26 @@ default=None
     |bias| < 0.15 SD there (von Hippel 2025 reports the same bias of matching
     under MAR), which is why the default is ``lrd``.
 
+    **Clustered data.** With ``cluster``, level-1 columns are imputed from a
+    linear mixed model ``y_ci = x_ci'beta + z_ci'b_c + e_ci``, ``b_c ~ N(0,
+    Psi)``, whose parameters are drawn by a Gibbs sampler (Kasim & Raudenbush
+    1998; FIMD 7.4; mice's ``2l.norm``): beta from its posterior with the random
+    effects integrated out, then every cluster's b_c from its closed-form
+    conditional, Psi from an inverse Wishart (flat prior, as mice), and the
+    residual variance(s). Each step handles all clusters at once (segment sums
+    and stacked q x q systems), without a loop over clusters; the first fit of
+    a column runs 20 steps, later fits 5 from where the last one stopped.
+    ``2l.bin`` linearises the logit at the current state (working response and
+    weights, Breslow & Clayton 1993) and runs the same steps, an approximate
+    draw. Level-2 columns are aggregated to one row per cluster (predictors as
+    cluster means) and imputed by ``norm`` or ``pmm`` there, as mice's
+    ``2lonly`` methods; a cluster where the column is partly observed keeps
+    the observed value. In ``transform``, rows of a cluster seen at fit use its
+    drawn random effect; rows of a new cluster get a draw from the random-effect
+    distribution ``N(0, Psi*)`` (and, with ``heteroscedastic``, a residual
+    variance from its prior); the cluster means are those of the data
+    transformed. Single-level methods ignore the clusters.
+
     ``fit_transform`` returns the completed data of the last sweep.
     ``transform`` imputes the missing cells of new data with the parameters
     drawn in the last sweep (for ``pmm``, the donors and their predictions of
@@ -281,6 +350,15 @@ default=None
     Medical Research Methodology* 14, 75.
     Gaffert, P., Meinfelder, F. and Bosch, V. (2016). Towards an MI-proper
     predictive mean matching. Discussion paper, University of Bamberg.
+    Breslow, N. E. and Clayton, D. G. (1993). Approximate inference in
+    generalized linear mixed models. *Journal of the American Statistical
+    Association* 88, 9-25.
+    Enders, C. K., Mistler, S. A. and Keller, B. T. (2016). Multilevel
+    multiple imputation: A review and evaluation of joint modeling and chained
+    equations imputation. *Psychological Methods* 21, 222-240.
+    Kasim, R. M. and Raudenbush, S. W. (1998). Application of Gibbs sampling to
+    nested variance components models with heterogeneous within-group
+    variance. *Journal of Educational and Behavioral Statistics* 23, 93-116.
     McCullagh, P. (1980). Regression models for ordinal data. *Journal of the
     Royal Statistical Society, Series B* 42, 109-142.
     Pratt, J. W. (1981). Concavity of the log likelihood. *Journal of the
@@ -335,6 +413,9 @@ default=None
         "donor_bootstrap": ["boolean"],
         "sample_posterior": ["boolean"],
         "ridge": [Interval(Real, 0, None, closed="left")],
+        "cluster": [Hashable, None],
+        "heteroscedastic": ["boolean"],
+        "cluster_means": ["boolean"],
         "keep_trace": ["boolean"],
         "delta": [dict, None],
         "random_state": ["random_state"],
@@ -351,6 +432,9 @@ default=None
         donor_bootstrap=True,
         sample_posterior=True,
         ridge=1e-5,
+        cluster=None,
+        heteroscedastic=False,
+        cluster_means=True,
         keep_trace=False,
         delta=None,
         random_state=None,
@@ -363,6 +447,9 @@ default=None
         self.donor_bootstrap = donor_bootstrap
         self.sample_posterior = sample_posterior
         self.ridge = ridge
+        self.cluster = cluster
+        self.heteroscedastic = heteroscedastic
+        self.cluster_means = cluster_means
         self.keep_trace = keep_trace
         self.delta = delta
         self.random_state = random_state
@@ -422,8 +509,17 @@ default=None
             self._names = [f"x{j}" for j in range(data.shape[1])]
             self._specs = [ColumnSpec(c, "numeric") for c in self._names]
         self._positions = {c: j for j, c in enumerate(self._names)}
+        self._cluster_col = (
+            None if self.cluster is None else self._position(self.cluster, "cluster")
+        )
+        self._cluster_codes_fit, self._n_clusters = None, 0
+        if self._cluster_col is not None:  # labels, not a predictor: a placeholder of zeros
+            c = self._cluster_col
+            self._specs[c] = ColumnSpec(self._names[c], "numeric", None, self._specs[c].dtype)
+            self._cluster_codes_fit, self._n_clusters = self._cluster_codes(data, fit=True)
         values = self._encode(data)
         missing = np.isnan(values)
+        self._constant, self._level_two = self._level_two_columns(values)
         empty = [str(c) for c, m in zip(self._names, missing.all(axis=0), strict=True) if m]
         if empty:
             raise ValueError(
@@ -431,13 +527,18 @@ default=None
                 f"Drop them before imputing."
             )
         methods = self._resolve_methods(values, missing)
-        self._deltas = self._resolve_delta(missing)
+        self._deltas = self._resolve_delta(missing, methods)
         # a numeric model's imputed values move by delta; a logistic model's log odds do
         self._value_shift = {j: d for j, d in self._deltas.items() if methods[j] in VALUE_METHODS}
-        predictors = self._resolve_predictor_matrix()
+        predictors, slopes = self._resolve_predictor_matrix()
         visit = self._resolve_visit_sequence(missing)
         self._starts = np.cumsum([0] + [s.width for s in self._specs])[:-1]
         self._design_cols = [self._design_columns(predictors[j]) for j in range(len(self._specs))]
+        self._clustered = {
+            j: self._cluster_columns(j, methods[j], predictors[j], slopes[j])
+            for j in range(len(self._specs))
+            if methods[j] in LEVEL_ONE + LEVEL_TWO
+        }
 
         self.random_state_ = check_random_state(self.random_state)
         rng = _generator(self.random_state_)
@@ -452,28 +553,44 @@ default=None
                 for j, s in enumerate(self._specs)
             ]
         )
+        cluster = self._cluster_codes_fit
         for j in incomplete:  # starting values (mice: sample(y[ry], nmis, replace = TRUE))
-            values[rows[j][1], j] = self._start(observed[j], j, rows[j][1].size, rng)
-        work = Workspace(values, self._specs, self._offsets)
+            mis = rows[j][1]
+            if methods[j] in LEVEL_TWO:  # one draw per cluster
+                start = self._start(observed[j], j, self._n_clusters, rng)
+                values[mis, j] = start[cluster[mis]]
+            else:
+                values[mis, j] = self._start(observed[j], j, mis.size, rng)
+        work = Workspace(
+            values, self._specs, self._offsets, cluster=cluster, n_clusters=self._n_clusters
+        )
         models = {j: self._model(methods[j], j, observed[j]) for j in incomplete}
 
         trace = np.full((2, self.max_iter, len(incomplete)), np.nan)
         for it in range(self.max_iter):
             for j in visit:
                 obs, mis = rows[j]
-                column = work.column(j, obs, mis, self._design_cols[j], observed[j])
+                column = self._column(work, j, obs, mis, observed[j])
                 models[j].fit(column, rng, draw)
                 before = column.rows_mis
                 imputed = models[j].impute(before, rng, draw)
                 if j in self._value_shift:  # delta adjustment after each draw (mice's post=)
                     imputed = imputed + self._value_shift[j]
-                work.update(j, mis, imputed, before)
+                work.update(j, mis, imputed, before[:, : work.design.shape[1]])
             if self.keep_trace:
                 for i, j in enumerate(incomplete):
                     trace[:, it, i] = _mean_sd(values[rows[j][1], j])
 
         self.methods_ = dict(zip(self._names, methods, strict=True))
-        self.predictor_matrix_ = pd.DataFrame(predictors, index=self._names, columns=self._names)
+        self.n_clusters_ = None
+        if self._cluster_col is not None:
+            self.methods_[self._names[self._cluster_col]] = ""  # not imputed (mice's "")
+            self.n_clusters_ = self._n_clusters
+        self.predictor_matrix_ = pd.DataFrame(
+            np.where(slopes, 2, predictors.astype(int)) if slopes.any() else predictors,
+            index=self._names,
+            columns=self._names,
+        )
         self.visit_sequence_ = [self._names[j] for j in visit]
         self.n_iter_ = self.max_iter
         if self.keep_trace:
@@ -520,22 +637,40 @@ default=None
         draw = self.sample_posterior
         models = {j: self._models.get(j) for j in todo}
         if any(m is None for m in models.values()):
-            train = Workspace(self._completed.copy(), self._specs, self._offsets)
+            train = Workspace(
+                self._completed.copy(),
+                self._specs,
+                self._offsets,
+                cluster=self._cluster_codes_fit,
+                n_clusters=self._n_clusters,
+            )
             everything, nothing = np.arange(self._completed.shape[0]), np.arange(0)
             for j, m in models.items():
                 if m is None:  # complete at fit: model it now from the completed training data
                     y = self._completed[:, j]
-                    column = train.column(j, everything, nothing, self._design_cols[j], y)
+                    column = self._column(train, j, everything, nothing, y)
                     models[j] = self._model(self._methods[j], j, y).fit(column, rng, draw)
+        cluster, n_clusters = None, 0
+        if self._cluster_col is not None:
+            cluster, n_clusters = self._cluster_codes(data, fit=False)
         rows = {j: np.flatnonzero(missing[:, j]) for j in todo}
         for j in todo:
             values[rows[j], j] = self._start(self._completed[:, j], j, rows[j].size, rng)
-        work = Workspace(values, self._specs, self._offsets, moments=False)
+        work = Workspace(
+            values,
+            self._specs,
+            self._offsets,
+            moments=False,
+            cluster=cluster,
+            n_clusters=n_clusters,
+        )
         # one sweep is exact when no row lacks more than one cell
         sweeps = 1 if missing.sum(axis=1).max() <= 1 else self.max_iter
         for _ in range(sweeps):
             for j in todo:
-                imputed = models[j].impute(work.rows(rows[j]), rng, draw)
+                clustered = j in self._clustered
+                D = work.extended(rows[j]) if clustered else work.rows(rows[j])
+                imputed = models[j].impute(D, rng, draw)
                 if j in self._value_shift:
                     imputed = imputed + self._value_shift[j]
                 work.update(j, rows[j], imputed)
@@ -574,10 +709,91 @@ default=None
         return arr
 
     def _encode(self, data) -> np.ndarray:
+        c = self._cluster_col
         if isinstance(data, pd.DataFrame):
-            cols = [encode_column(s, data.iloc[:, j]) for j, s in enumerate(self._specs)]
+            cols = [
+                np.zeros(len(data)) if j == c else encode_column(s, data.iloc[:, j])
+                for j, s in enumerate(self._specs)
+            ]
             return np.column_stack(cols)
-        return np.array(data, dtype=float)
+        values = np.array(data, dtype=float)
+        if c is not None:
+            values[:, c] = 0.0
+        return values
+
+    def _cluster_codes(self, data, fit: bool) -> tuple[np.ndarray, int]:
+        """Cluster codes of the rows and the number of clusters.
+
+        At fit the codes number the sorted labels; in transform a label seen at fit keeps
+        its code and new labels get the codes after those.
+        """
+        c = self._cluster_col
+        name = self._names[c]
+        raw = data.iloc[:, c] if isinstance(data, pd.DataFrame) else pd.Series(data[:, c])
+        absent = int(raw.isna().sum())
+        if absent:
+            raise ValueError(
+                f"cluster column {name!r} has {absent} missing values; every row needs its "
+                f"cluster. Drop those rows or give them their cluster."
+            )
+        if fit:
+            codes, labels = pd.factorize(raw, sort=True)
+            if labels.size < 2:
+                raise ValueError(
+                    f"cluster column {name!r} holds a single cluster; multilevel imputation "
+                    f"needs at least two. Impute without cluster= instead."
+                )
+            self._cluster_labels = labels
+            return codes.astype(np.intp), labels.size
+        codes = self._cluster_labels.get_indexer(raw)
+        new = codes < 0
+        n_new = 0
+        if new.any():
+            extra, uniques = pd.factorize(raw[new])
+            codes[new] = len(self._cluster_labels) + extra
+            n_new = uniques.size
+        return codes.astype(np.intp), len(self._cluster_labels) + n_new
+
+    def _level_two_columns(self, values) -> tuple[np.ndarray, np.ndarray]:
+        """Which columns are constant within every cluster (among their observed values),
+        and which of those are level-2 columns (constant and, in some cluster, observed
+        twice: a column observed once per cluster at most tells nothing)."""
+        p = values.shape[1]
+        if self._cluster_col is None:
+            return np.zeros(p, dtype=bool), np.zeros(p, dtype=bool)
+        codes = self._cluster_codes_fit
+        order = np.argsort(codes, kind="stable")
+        starts = np.searchsorted(codes[order], np.arange(self._n_clusters))
+        sorted_values = values[order]
+        hi = np.fmax.reduceat(sorted_values, starts, axis=0)  # fmax/fmin skip NaN
+        lo = np.fmin.reduceat(sorted_values, starts, axis=0)
+        constant = np.all((hi == lo) | np.isnan(hi), axis=0)
+        repeated = (np.add.reduceat(~np.isnan(sorted_values), starts, axis=0) >= 2).any(axis=0)
+        constant[self._cluster_col] = False
+        return constant, constant & repeated
+
+    def _cluster_columns(self, j, method, predictors, slopes) -> tuple[np.ndarray, np.ndarray]:
+        """Extended design columns of a multilevel model's predictors, and those of them
+        with random slopes.
+
+        The extended design is ``[D | cluster means of D | cluster code]``; the level-1
+        predictors (not constant within clusters) join with their cluster means
+        (``cluster_means``; Enders, Mistler & Keller 2016) for the 2l methods.
+        """
+        q = int(sum(s.width for s in self._specs))
+        own = self._design_cols[j]
+        level1 = predictors & ~self._constant
+        means = np.arange(0)
+        if self.cluster_means and method in LEVEL_ONE:
+            means = q + self._design_columns(level1)
+        return np.concatenate([own, means]), self._design_columns(slopes & predictors)
+
+    def _column(self, work, j, obs, mis, y_obs):
+        """Column j's data for its model's ``fit``."""
+        if j in self._clustered:
+            cols, slopes = self._clustered[j]
+            return work.cluster_column(j, obs, mis, cols, slopes, self._design_cols[j], y_obs)
+        return work.column(j, obs, mis, self._design_cols[j], y_obs)
 
     def _output(self, data, values, missing):
         if not isinstance(data, pd.DataFrame):
@@ -613,16 +829,31 @@ default=None
 
     def _resolve_methods(self, values, missing) -> list[str]:
         methods = [self._default_method(s) for s in self._specs]
+        clustered = self._cluster_col is not None
         for j, spec in enumerate(self._specs):
             # a numeric column with few distinct values holds codes or small counts: pmm
             # keeps its imputations among the observed values; others get local residual draws
-            if spec.kind == "numeric" and missing[:, j].any():
+            # (with clusters, complete columns too: their method serves transform)
+            if spec.kind == "numeric" and (missing[:, j].any() or clustered):
                 distinct = np.unique(values[~missing[:, j], j]).size
                 methods[j] = "pmm" if distinct <= FEW_DISTINCT_VALUES else "lrd"
+                if clustered:
+                    methods[j] = "2l.bin" if distinct == 2 else "2l.pmm"
+            elif clustered and spec.kind == "categorical" and spec.n_levels == 2:
+                methods[j] = "2l.bin"
+            if clustered and self._level_two[j]:
+                methods[j] = "2lonly.pmm"
         if isinstance(self.method, str):
+            # a 2l method goes to the numeric level-1 columns, a 2lonly method to the level-2
+            # ones, any other to every numeric column
+            def applies(j):
+                if self.method in LEVEL_ONE:
+                    return not self._level_two[j]
+                return self._level_two[j] if self.method in LEVEL_TWO else True
+
             methods = [
-                self.method if s.kind == "numeric" else m
-                for s, m in zip(self._specs, methods, strict=True)
+                self.method if s.kind == "numeric" and applies(j) else m
+                for j, (s, m) in enumerate(zip(self._specs, methods, strict=True))
             ]
         elif isinstance(self.method, dict):
             for key, value in self.method.items():
@@ -633,9 +864,30 @@ default=None
                     )
                 methods[j] = value
         for j, (spec, m) in enumerate(zip(self._specs, methods, strict=True)):
-            as_levels = spec.kind == "numeric" and m in ("logreg", "polyreg")
+            if j == self._cluster_col:
+                continue
+            as_levels = spec.kind == "numeric" and m in ("logreg", "polyreg", "2l.bin")
             self._check_method(spec, m, values[~missing[:, j], j] if as_levels else None)
+            self._check_level(spec, m, self._constant[j])
+        if self._cluster_col is not None:
+            methods[self._cluster_col] = ""
         return methods
+
+    def _check_level(self, spec: ColumnSpec, method: str, constant: bool) -> None:
+        """Multilevel methods need cluster=; 2lonly methods need a level-2 column."""
+        name = spec.name
+        if method in LEVEL_ONE + LEVEL_TWO and self._cluster_col is None:
+            raise ValueError(
+                f"method {method!r} for column {name!r} is a multilevel method: name the "
+                f"column that holds the clusters, ChainedImputer(cluster=...)."
+            )
+        if method in LEVEL_TWO and not constant:
+            raise ValueError(
+                f"method {method!r} imputes a level-2 column, constant within each cluster, "
+                f"but column {name!r} varies within some clusters of "
+                f"{self._names[self._cluster_col]!r}. Use a 2l method ('2l.pmm', '2l.norm') or "
+                f"make it constant within clusters."
+            )
 
     @staticmethod
     def _check_method(spec: ColumnSpec, method: str, observed: np.ndarray) -> None:
@@ -648,7 +900,14 @@ default=None
                 f"or use 'polyreg'."
             )
         if spec.kind == "categorical":
-            if method in ("norm", "pmm", "lrd", "midastouch"):
+            if method in ("2l.bin", "2lonly.pmm") and spec.n_levels <= 2:
+                return
+            if method == "2l.bin":
+                raise ValueError(
+                    f"method '2l.bin' imputes columns with two levels, but column {name!r} has "
+                    f"{spec.n_levels}. Use 'polyreg' or 'polr'."
+                )
+            if method in ("norm", "pmm", "lrd", "midastouch", *LEVEL_ONE, *LEVEL_TWO):
                 raise ValueError(
                     f"method {method!r} for column {name!r} needs a numeric column, but {name!r} "
                     f"is categorical ({spec.dtype}, {spec.n_levels} levels). Use 'logreg' (two "
@@ -660,6 +919,12 @@ default=None
                     f"{spec.n_levels}. Use 'polyreg'."
                 )
             return
+        if method == "2l.bin" and np.unique(observed).size != 2:
+            raise ValueError(
+                f"method '2l.bin' imputes columns with two levels, but numeric column {name!r} "
+                f"has {np.unique(observed).size} distinct observed values. Use '2l.pmm' or "
+                f"'2l.norm'."
+            )
         if method == "logreg" and np.unique(observed).size != 2:
             raise ValueError(
                 f"method 'logreg' imputes columns with two levels, but numeric column {name!r} "
@@ -672,12 +937,22 @@ default=None
                 f"{MAX_LEVELS}). Use 'pmm' or 'norm'."
             )
 
-    def _resolve_predictor_matrix(self) -> np.ndarray:
+    def _resolve_predictor_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """Which columns predict which, and which of those get a random slope (2)."""
+        matrix, slopes = self._read_predictor_matrix()
+        np.fill_diagonal(matrix, False)
+        if self._cluster_col is not None:  # the cluster labels are not a predictor (mice: -2)
+            matrix[:, self._cluster_col] = False
+            matrix[self._cluster_col, :] = False
+        return matrix, slopes & matrix
+
+    def _read_predictor_matrix(self) -> tuple[np.ndarray, np.ndarray]:
         p = len(self._names)
         pm = self.predictor_matrix
         matrix = ~np.eye(p, dtype=bool)
+        slopes = np.zeros((p, p), dtype=bool)
         if pm is None:
-            return matrix
+            return matrix, slopes
         if isinstance(pm, dict):
             for target, predictors in pm.items():
                 i = self._position(target, "predictor_matrix")
@@ -712,15 +987,16 @@ default=None
                     numbers = values.astype(float)
                 except (TypeError, ValueError):
                     numbers = np.full(values.shape, np.nan)
-                if not np.isin(numbers, (0.0, 1.0)).all():
+                allowed = (0.0, 1.0) if self._cluster_col is None else (0.0, 1.0, 2.0)
+                if not np.isin(numbers, allowed).all():
                     raise ValueError(
                         "predictor_matrix must hold booleans or 0/1 (1: the column predicts the "
-                        "row's column)."
+                        "row's column; 2, a random slope as well, needs cluster=)."
                     )
-                values = numbers == 1.0
+                slopes = numbers == 2.0
+                values = numbers >= 1.0
             matrix = values.copy()
-        np.fill_diagonal(matrix, False)
-        return matrix
+        return matrix, slopes
 
     def _resolve_visit_sequence(self, missing) -> list[int]:
         counts = missing.sum(axis=0)
@@ -751,13 +1027,18 @@ default=None
         ]
         return np.concatenate(parts) if parts else np.arange(0)
 
-    def _resolve_delta(self, missing) -> dict[int, float]:
+    def _resolve_delta(self, missing, methods) -> dict[int, float]:
         """``{position: shift}`` from ``delta``: named, incomplete columns, shifted by numbers."""
         if not self.delta:
             return {}
         out = {}
         for key, value in self.delta.items():
             j = self._position(key, "delta")
+            if methods[j] == "2l.bin":
+                raise ValueError(
+                    f"delta for column {key!r}: its method '2l.bin' takes no log-odds shift; "
+                    f"impute it with 'logreg' (method={{{key!r}: 'logreg'}}) to shift it."
+                )
             if not missing[:, j].any():
                 raise ValueError(
                     f"delta names column {key!r}, which has no missing values: there are no "
@@ -775,6 +1056,17 @@ default=None
     def _model(self, method: str, j: int, observed: np.ndarray):
         spec = self._specs[j]
         shift = self._deltas.get(j, 0.0)  # only logistic models use it: log odds
+        if method == "2l.norm":
+            return MixedNormModel(self.ridge, self.heteroscedastic, spec.name)
+        if method == "2l.pmm":
+            return MixedPmmModel(
+                self.ridge, self.donors, self.donor_bootstrap, self.heteroscedastic, spec.name
+            )
+        if method == "2l.bin":
+            levels = None if spec.kind == "categorical" else np.unique(observed)
+            return MixedLogitModel(levels, spec.name)
+        if method in LEVEL_TWO:
+            return level_two_model(method, self.ridge, self.donors, self.donor_bootstrap)
         if method == "norm":
             return NormModel(self.ridge)
         if method == "pmm":

@@ -11,9 +11,11 @@ fitting ``norm`` never passes over the observed rows and ``pmm`` passes once
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 
 from skmipool.impute._columns import ColumnSpec
 from skmipool.impute._models import Moments
+from skmipool.impute._multilevel import ClusterColumnData
 
 __all__ = ["ColumnData", "Workspace"]
 
@@ -32,6 +34,11 @@ class Workspace:
     whole rows is several times faster than one of rows and some columns, and
     a model's predictions are one product with its coefficients placed in a
     vector of length q (zero for the columns it does not use).
+
+    With ``cluster`` (codes 0..n_clusters - 1 of each row), the multilevel
+    models read rows of the extended design ``[D | cluster means of D |
+    cluster code]`` (``extended``); the cluster means are recomputed after
+    each update, when first read.
     """
 
     def __init__(
@@ -40,8 +47,18 @@ class Workspace:
         specs: list[ColumnSpec],
         offsets: np.ndarray,
         moments: bool = True,
+        cluster: np.ndarray | None = None,
+        n_clusters: int = 0,
     ):
         self.values, self.specs, self.offsets = values, specs, offsets
+        self.cluster, self.n_clusters = cluster, n_clusters
+        self._means = None
+        if cluster is not None:  # cluster means as one sparse product: rows weighted 1 / n_c
+            n = values.shape[0]
+            count = np.maximum(np.bincount(cluster, minlength=n_clusters), 1)
+            self._averaging = sparse.csr_matrix(
+                (1.0 / count[cluster], (cluster, np.arange(n))), shape=(n_clusters, n)
+            )
         widths = [spec.width for spec in specs]
         self.starts = np.cumsum([0, *widths])[:-1]
         self.design = np.empty((values.shape[0], sum(widths)))
@@ -65,6 +82,17 @@ class Workspace:
         """``design[rows]`` at full width (a copy)."""
         return self.design.take(rows, axis=0)
 
+    def cluster_means(self) -> np.ndarray:
+        """Means of the design columns over the rows of each cluster (n_clusters x q)."""
+        if self._means is None:
+            self._means = self._averaging @ self.design
+        return self._means
+
+    def extended(self, rows: np.ndarray) -> np.ndarray:
+        """Rows of ``[D | cluster means of D | cluster code]`` (width 2 q + 1)."""
+        cluster = self.cluster[rows]
+        return np.hstack([self.design[rows], self.cluster_means()[cluster], cluster[:, None]])
+
     def update(self, j: int, rows: np.ndarray, new: np.ndarray, before=None) -> None:
         """Write the imputed values of column j into its rows ``rows``.
 
@@ -81,6 +109,7 @@ class Workspace:
             before = self.rows(rows)
         self.values[rows, j] = new
         self.design[rows, cols] = block
+        self._means = None
         if self.gram is None:
             return
         delta = block - before[:, cols]
@@ -94,6 +123,9 @@ class Workspace:
 
     def column(self, j, obs, mis, cols, y_obs) -> ColumnData:
         return ColumnData(self, j, obs, mis, cols, y_obs)
+
+    def cluster_column(self, j, obs, mis, cols, slopes, design_cols, y_obs) -> ClusterColumnData:
+        return ClusterColumnData(self, j, obs, mis, cols, slopes, design_cols, y_obs)
 
 
 class ColumnData:
