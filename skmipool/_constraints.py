@@ -19,19 +19,18 @@ nothing from skmipool.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Union
 
 import numpy as np
+
+from skmipool._tokens import Token, tokenize
 
 __all__ = ["Constraint", "ConstraintError", "parse_constraint"]
 
 MAX_LENGTH = 1000  # keeps the evaluation recursion shallow (at most ~500 operations)
 MAX_DEPTH = 100
 
-_NAME = re.compile(r"(?:[^\W\d]|\.(?!\d))[\w.]*")
-_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _OPERATORS = ("**", "+", "-", "*", "/", "^", "(", ")", "=")
 
 
@@ -75,57 +74,30 @@ class ConstraintError(ValueError):
 # ------------------------------------------------------------------- tokens
 
 
-@dataclass(frozen=True)
-class _Token:
-    kind: str  # "name", "number", "op", "end"
-    text: str  # a name without its backquotes
-    pos: int  # 1-based
-    source: str  # as written
-
-    def shown(self) -> str:
-        return "end of constraint" if self.kind == "end" else self.source
+def _bad_character(ch: str) -> str:
+    return (
+        "a constraint is arithmetic (+ - * / ^) of term names and numbers; write "
+        "term names with other characters in backquotes, e.g. `age[T.40-59]`"
+    )
 
 
-def _tokenize(text: str) -> list[_Token]:
-    tokens, i, n = [], 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch.isspace():
-            i += 1
-            continue
-        pos = i + 1
-        if ch == "`":
-            j = text.find("`", i + 1)
-            if j < 0:
-                raise ConstraintError(text, pos, "`", "the backquoted name is not closed by a '`'")
-            if j == i + 1:
-                raise ConstraintError(text, pos, "``", "a backquoted name cannot be empty")
-            tokens.append(_Token("name", text[i + 1 : j], pos, text[i : j + 1]))
-            i = j + 1
-            continue
-        match = _NUMBER.match(text, i)
-        if match:
-            tokens.append(_Token("number", match.group(0), pos, match.group(0)))
-            i = match.end()
-            continue
-        match = _NAME.match(text, i)
-        if match:
-            tokens.append(_Token("name", match.group(0), pos, match.group(0)))
-            i = match.end()
-            continue
-        op = next((o for o in _OPERATORS if text.startswith(o, i)), None)
-        if op is None:
-            raise ConstraintError(
-                text,
-                pos,
-                ch,
-                "a constraint is arithmetic (+ - * / ^) of term names and numbers; write "
-                "term names with other characters in backquotes, e.g. `age[T.40-59]`",
-            )
-        tokens.append(_Token("op", "^" if op == "**" else op, pos, op))
-        i += len(op)
-    tokens.append(_Token("end", "", n + 1, ""))
-    return tokens
+def _tokenize(text: str) -> list[Token]:
+    """Tokens of a constraint: backquoted names are names, ``**`` is ``^``."""
+    tokens = tokenize(
+        text,
+        _OPERATORS,
+        lambda pos, token, message: ConstraintError(text, pos, token, message),
+        bad_character=_bad_character,
+        end="end of constraint",
+    )
+    return [
+        Token("name", t.text, t.pos, t.source)
+        if t.kind == "qname"
+        else Token("op", "^", t.pos, t.source)
+        if t.kind == "op" and t.text == "**"
+        else t
+        for t in tokens
+    ]
 
 
 # --------------------------------------------------------------------- tree
@@ -168,10 +140,10 @@ class _Parser:
         self.depth = 0
 
     @property
-    def tok(self) -> _Token:
+    def tok(self) -> Token:
         return self.tokens[self.i]
 
-    def fail(self, message: str, tok: _Token | None = None):
+    def fail(self, message: str, tok: Token | None = None):
         tok = tok or self.tok
         raise ConstraintError(self.text, tok.pos, tok.shown(), message)
 

@@ -101,9 +101,10 @@ def test_layers_point_down():
     allowed = {
         "skmipool._scales": set(),
         "skmipool._validation": set(),
+        "skmipool._tokens": set(),
         "skmipool._pool": {"skmipool._validation"},
         "skmipool._estimate": {"skmipool._pool", "skmipool._scales"},
-        "skmipool._constraints": set(),
+        "skmipool._constraints": {"skmipool._tokens"},
         "skmipool._wald": {"skmipool._constraints", "skmipool._pool", "skmipool._validation"},
         "skmipool._results": {
             "skmipool._estimate",

@@ -57,9 +57,10 @@ engine.
 from __future__ import annotations
 
 import keyword
-import re
 from dataclasses import dataclass, field
 from typing import Union
+
+from skmipool._tokens import NAME, Token, tokenize
 
 __all__ = [
     "ALLOWED_FUNCTIONS",
@@ -128,8 +129,6 @@ MAX_TERMS = 2000  # terms after expanding *, ^ and :
 MAX_FACTORS = 100  # factors of one interaction term
 MAX_PRODUCTS = 100 * MAX_TERMS  # products formed by one '*', ':', '/' or '^' step
 
-_NAME = re.compile(r"(?:[^\W\d]|\.(?!\d))[\w.]*")
-_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _OPERATORS = ("**", "||", "~", "+", "-", "*", "/", ":", "^", "|", "(", ")", ",", "=")
 _TERM_OPERATORS = ("+", "-", "*", "/", ":")  # left-associative operators of the term algebra
 
@@ -158,67 +157,20 @@ class FormulaError(ValueError):
 # ------------------------------------------------------------------ tokens
 
 
-@dataclass(frozen=True)
-class _Token:
-    kind: str  # "name", "qname", "number", "string", "op", "end"
-    text: str  # names: the name itself (backquotes removed)
-    pos: int  # 1-based
-    source: str = ""  # the characters as written
-
-    def shown(self) -> str:
-        return "end of formula" if self.kind == "end" else self.source or self.text
+def _after_distribution(tokens: list[Token]) -> bool:
+    """The one string of the language: frailty's ``distribution = "gaussian"``."""
+    return len(tokens) >= 2 and tokens[-1].text == "=" and tokens[-2].text == "distribution"
 
 
-def _tokenize(text: str) -> list[_Token]:
-    tokens, i, n = [], 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch.isspace():
-            i += 1
-            continue
-        pos = i + 1
-        if ch == "`":
-            j, chars = i + 1, []
-            while j < n and text[j] != "`":
-                if text[j] == "\\" and j + 1 < n and text[j + 1] in "`\\":
-                    j += 1
-                chars.append(text[j])
-                j += 1
-            if j >= n:
-                raise FormulaError(text, pos, "`", "the backquoted name is not closed by a '`'")
-            if not chars:
-                raise FormulaError(text, pos, "``", "a backquoted name cannot be empty")
-            tokens.append(_Token("qname", "".join(chars), pos, text[i : j + 1]))
-            i = j + 1
-            continue
-        after_distribution = (
-            len(tokens) >= 2 and tokens[-1].text == "=" and tokens[-2].text == "distribution"
-        )
-        if ch in "'\"" and after_distribution:  # the one string: frailty's distribution
-            j = text.find(ch, i + 1)
-            if j < 0:
-                raise FormulaError(text, pos, ch, "the string is not closed by a matching quote")
-            tokens.append(_Token("string", text[i + 1 : j], pos, text[i : j + 1]))
-            i = j + 1
-            continue
-        m = _NUMBER.match(text, i)
-        if m:
-            tokens.append(_Token("number", m.group(0), pos, m.group(0)))
-            i = m.end()
-            continue
-        m = _NAME.match(text, i)
-        if m:
-            tokens.append(_Token("name", m.group(0), pos, m.group(0)))
-            i = m.end()
-            continue
-        op = next((o for o in _OPERATORS if text.startswith(o, i)), None)
-        if op is not None:
-            tokens.append(_Token("op", op, pos, op))
-            i += len(op)
-            continue
-        raise FormulaError(text, pos, ch, _bad_character(ch))
-    tokens.append(_Token("end", "", n + 1))
-    return tokens
+def _tokenize(text: str) -> list[Token]:
+    return tokenize(
+        text,
+        _OPERATORS,
+        lambda pos, token, message: FormulaError(text, pos, token, message),
+        bad_character=_bad_character,
+        end="end of formula",
+        string_allowed=_after_distribution,
+    )
 
 
 def _bad_character(ch: str) -> str:
@@ -300,7 +252,7 @@ Node = Union[Name, Number, Call, BinOp, UnaryOp, Paren]  # noqa: UP007 (3.10 at 
 
 
 def _plain(name: str) -> bool:
-    return _NAME.fullmatch(name) is not None and name not in RESERVED and name != "."
+    return NAME.fullmatch(name) is not None and name not in RESERVED and name != "."
 
 
 def deparse(node) -> str:
@@ -356,19 +308,19 @@ class _Parser:
         self.i = 0
         self.depth = 0
 
-    def error(self, token: _Token, message: str) -> FormulaError:
+    def error(self, token: Token, message: str) -> FormulaError:
         return FormulaError(self.text, token.pos, token.shown(), message)
 
     @property
-    def peek(self) -> _Token:
+    def peek(self) -> Token:
         return self.tokens[self.i]
 
-    def take(self) -> _Token:
+    def take(self) -> Token:
         token = self.tokens[self.i]
         self.i += 1
         return token
 
-    def expect(self, op: str, context: str) -> _Token:
+    def expect(self, op: str, context: str) -> Token:
         token = self.take()
         if token.kind != "op" or token.text != op:
             raise self.error(token, f"expected '{op}' {context}")
@@ -452,7 +404,7 @@ class _Parser:
             return UnaryOp(token.text, operand, token.pos)
         raise self.error(token, "expected a term (a column name, a number, '(' or a function)")
 
-    def call(self, name: _Token) -> Call:
+    def call(self, name: Token) -> Call:
         func = name.text
         if func not in ALLOWED_FUNCTIONS and func not in NUMPY_SPELLINGS:
             raise self.error(name, f"{func}() is not an allowed function; allowed: {_ALLOWED_TEXT}")
