@@ -1325,6 +1325,76 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             )
         return Summary(self.pooled_, level=level, exponentiate=exponentiate, notes=notes)
 
+    def complete(self, kind="long"):
+        """The completed datasets, as mice's ``complete(imp, action)``.
+
+        Needs ``keep_imputations=True`` at fit.
+
+        Parameters
+        ----------
+        kind : {"long", "stacked", "list"} or int, default="long"
+            ``"long"``: one DataFrame of the M completed datasets one below the
+            other, led by the columns ``.imp`` (1..M) and ``.id`` (the row's
+            position in the data given to fit, 1..n), as mice's
+            ``complete(imp, "long")``; its index is a fresh 0..Mn-1 range.
+            ``"stacked"``: the same rows without ``.imp`` and ``.id`` (mice's
+            ``"stacked"``). ``"list"``: a list of the M DataFrames, each with
+            the index of the data given to fit (mice's ``"all"``). An int
+            ``m`` in 1..M: the m-th completed dataset (mice's ``action = m``).
+
+        Returns
+        -------
+        DataFrame or list of DataFrame
+            Copies: changing them leaves ``imputations_`` alone. The columns are
+            X's (``x0``, ``x1``, ... for an array) followed by the outcome when
+            it was part of the imputation. With ``inference="bootstrap"`` each
+            dataset is a bootstrap resample, so ``.id`` counts the resample's rows.
+
+        Examples
+        --------
+        >>> from skmipool import MIPooledEstimator
+        >>> from skmipool.datasets import load_nhanes
+        >>> df = load_nhanes()
+        >>> mi = MIPooledEstimator(n_imputations=3, keep_imputations=True, random_state=0)
+        >>> mi = mi.fit(df[["age", "bmi", "hyp"]], df["chl"])
+        >>> long = mi.complete("long")
+        >>> long.shape, list(long.columns)
+        ((75, 6), ['.imp', '.id', 'age', 'bmi', 'hyp', 'chl'])
+        >>> long.groupby(".imp")["bmi"].count().tolist()
+        [25, 25, 25]
+        >>> mi.complete(2).equals(mi.imputations_[1])
+        True
+        """
+        check_is_fitted(self)
+        if not hasattr(self, "imputations_"):
+            raise ValueError(
+                "complete() needs the completed datasets, which this estimator did not keep: "
+                "refit with MIPooledEstimator(..., keep_imputations=True)."
+            )
+        frames = [d if isinstance(d, pd.DataFrame) else pd.DataFrame(d) for d in self.imputations_]
+        m = len(frames)
+        if isinstance(kind, Integral) and not isinstance(kind, bool):
+            if not 1 <= kind <= m:
+                raise ValueError(
+                    f"kind={kind} is not an imputation: give an integer in 1..{m} (mice counts "
+                    f"from 1; the incomplete data, mice's 0, is not kept)."
+                )
+            return frames[int(kind) - 1].copy()
+        if kind == "list":
+            return [f.copy() for f in frames]
+        if kind == "stacked":
+            return pd.concat(frames, ignore_index=True)
+        if kind == "long":
+            long = pd.concat(frames, ignore_index=True)
+            sizes = [len(f) for f in frames]
+            # mice's complete(imp, "long"): .imp = rep(idx, each = n), .id = rep(1:n, m)
+            long.insert(0, ".id", np.concatenate([np.arange(1, k + 1) for k in sizes]))
+            long.insert(0, ".imp", np.repeat(np.arange(1, m + 1), sizes))
+            return long
+        raise ValueError(
+            f'kind must be "long", "stacked", "list" or an imputation number 1..{m}; got {kind!r}.'
+        )
+
     # -------------------------------------------------------- predictions
     def _completed_X(self, X):
         """The M completed versions of X (the same X M times when nothing is missing)."""
