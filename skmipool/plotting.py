@@ -16,8 +16,18 @@ from scipy import stats
 
 from skmipool._results import PooledResult, check_level, how_many_imputations, t_quantile
 from skmipool._sensitivity import TippingPointResult
+from skmipool.explore import md_pattern, traces
 
-__all__ = ["plot_estimates", "plot_fmi", "plot_imputed", "plot_tipping_point"]
+__all__ = [
+    "plot_density",
+    "plot_estimates",
+    "plot_fmi",
+    "plot_imputed",
+    "plot_md_pattern",
+    "plot_strip",
+    "plot_tipping_point",
+    "plot_trace",
+]
 
 # mice's colours: observed data blue, imputed data red
 _OBSERVED = "#006CC2"
@@ -444,6 +454,271 @@ def plot_imputed(estimator, column, X=None, *, y=None, kind: str = "density", ax
         ax.set_ylabel(str(column))
     ax.set_title(f"{column}: observed and imputed values")
     ax.legend(fontsize="small")
+    return ax
+
+
+def _imputed_columns(estimator, columns) -> list:
+    """The columns to draw: those named, or every column that had imputed values."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator, "pooled_")
+    imputed = getattr(estimator, "_imputed_values", None)
+    if imputed is None:
+        raise TypeError(
+            f"estimator must be a fitted skmipool.MIPooledEstimator; got "
+            f"{type(estimator).__name__}."
+        )
+    if columns is None:
+        if not imputed:
+            raise ValueError("nothing was imputed: the data given to fit had no missing values.")
+        return list(imputed)
+    return [columns] if isinstance(columns, str) else list(columns)
+
+
+def _per_column(estimator, X, y, columns, kind: str, ax):
+    plt = _pyplot()
+    names = _imputed_columns(estimator, columns)
+    if ax is not None:
+        axes = np.ravel(np.asarray(ax, dtype=object))
+        if axes.size != len(names):
+            raise ValueError(
+                f"ax: got {axes.size} Axes for {len(names)} columns {names}; pass one Axes "
+                f"per column."
+            )
+    else:
+        ncols = min(3, len(names))
+        nrows = -(-len(names) // ncols)
+        fig, grid = plt.subplots(
+            nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False, layout="constrained"
+        )
+        axes = grid.ravel()
+        for extra in axes[len(names) :]:
+            fig.delaxes(extra)
+        axes = axes[: len(names)]
+    for panel, column in zip(axes, names, strict=True):
+        plot_imputed(estimator, column, X, y=y, kind=kind, ax=panel)
+        panel.set_title(str(column))
+    return axes[0] if len(axes) == 1 else axes
+
+
+def plot_strip(estimator, X=None, *, y=None, columns=None, ax=None):
+    """Observed and imputed values of every imputed column, per imputation (mice's ``stripplot``).
+
+    One panel per column: x = 0 shows the observed values, x = 1..M each
+    completed column, observed values in blue and imputed ones in red (see
+    :func:`plot_imputed` with ``kind="strip"``).
+
+    Parameters
+    ----------
+    estimator : fitted MIPooledEstimator
+    X : DataFrame or array-like, optional
+        The data given to fit, for the observed values (required for feature columns).
+    y : array-like, optional
+        The outcome given to fit, when it was imputed and X does not contain it.
+    columns : str or list of str, optional
+        Columns to draw; default every column that had missing values.
+    ax : matplotlib Axes or array-like of Axes, optional
+        One Axes per column; default a new figure with a grid of panels.
+
+    Returns
+    -------
+    matplotlib Axes or ndarray of Axes
+        One Axes per column (a single Axes for one column).
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> from skmipool import MIPooledEstimator
+    >>> from skmipool.datasets import load_nhanes
+    >>> from skmipool.plotting import plot_strip
+    >>> df = load_nhanes()
+    >>> mi = MIPooledEstimator(n_imputations=3, random_state=0)
+    >>> mi = mi.fit(df.drop(columns="chl"), df["chl"])
+    >>> [a.get_title() for a in plot_strip(mi, df)]
+    ['bmi', 'hyp', 'chl']
+    >>> plt.close("all")
+    """
+    return _per_column(estimator, X, y, columns, "strip", ax)
+
+
+def plot_density(estimator, X=None, *, y=None, columns=None, ax=None):
+    """Densities of observed and imputed values per imputation (mice's ``densityplot``).
+
+    One panel per column: the kernel density of the observed values (thick
+    blue) and one of the imputed values of each imputation (thin red); see
+    :func:`plot_imputed` with ``kind="density"``.
+
+    Parameters
+    ----------
+    estimator : fitted MIPooledEstimator
+    X : DataFrame or array-like, optional
+        The data given to fit, for the observed values (required for feature columns).
+    y : array-like, optional
+        The outcome given to fit, when it was imputed and X does not contain it.
+    columns : str or list of str, optional
+        Columns to draw; default every column that had missing values.
+    ax : matplotlib Axes or array-like of Axes, optional
+        One Axes per column; default a new figure with a grid of panels.
+
+    Returns
+    -------
+    matplotlib Axes or ndarray of Axes
+        One Axes per column (a single Axes for one column).
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> from skmipool import MIPooledEstimator
+    >>> from skmipool.datasets import load_nhanes
+    >>> from skmipool.plotting import plot_density
+    >>> df = load_nhanes()
+    >>> mi = MIPooledEstimator(n_imputations=3, random_state=0)
+    >>> mi = mi.fit(df.drop(columns="chl"), df["chl"])
+    >>> ax = plot_density(mi, df, columns="bmi")
+    >>> len(ax.get_lines())  # observed + one per imputation
+    4
+    >>> plt.close("all")
+    """
+    return _per_column(estimator, X, y, columns, "density", ax)
+
+
+def plot_trace(source, columns=None, ax=None):
+    """Chain means and SDs of the imputed values per sweep, one line per imputation.
+
+    mice's ``plot(imp)``: for every incomplete column a panel of the mean and
+    a panel of the SD of its imputed values after each iteration, one line
+    per imputation (chain). Converged chains mix and show no trend; chains
+    that still drift, or stay apart, need more iterations (``max_iter``) or a
+    better imputation model. :func:`skmipool.explore.convergence` puts a
+    number (R-hat) on it.
+
+    Parameters
+    ----------
+    source : fitted MIPooledEstimator or list of fitted ChainedImputer
+        Fitted with ``ChainedImputer(keep_trace=True)``.
+    columns : str or list of str, optional
+        Columns to draw; default every imputed column.
+    ax : array-like of Axes of shape (n_columns, 2), optional
+        Where to draw (mean left, SD right); default a new figure.
+
+    Returns
+    -------
+    ndarray of Axes of shape (n_columns, 2)
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> from skmipool import MIPooledEstimator
+    >>> from skmipool.datasets import load_nhanes
+    >>> from skmipool.impute import ChainedImputer
+    >>> from skmipool.plotting import plot_trace
+    >>> df = load_nhanes()
+    >>> mi = MIPooledEstimator(imputer=ChainedImputer(keep_trace=True, max_iter=5),
+    ...                        n_imputations=3, random_state=0)
+    >>> axes = plot_trace(mi.fit(df[["age", "bmi", "hyp"]], df["chl"]))
+    >>> axes.shape, len(axes[0, 0].get_lines())
+    ((3, 2), 3)
+    >>> plt.close("all")
+    """
+    plt = _pyplot()
+    table = traces(source)
+    available = list(dict.fromkeys(table.columns.get_level_values("column")))
+    if columns is None:
+        names = available
+    else:
+        names = [columns] if isinstance(columns, str) else list(columns)
+        unknown = [c for c in names if c not in available]
+        if unknown:
+            raise ValueError(f"columns {unknown} have no trace; traced columns: {available}.")
+    if ax is None:
+        _, axes = plt.subplots(
+            len(names), 2, figsize=(8, 2.2 * len(names)), squeeze=False, layout="constrained"
+        )
+    else:
+        axes = np.asarray(ax, dtype=object).reshape(-1, 2)
+        if axes.shape[0] != len(names):
+            raise ValueError(f"ax: need {len(names)} x 2 Axes (mean, sd per column).")
+    iterations = table.index.to_numpy()
+    for row, column in zip(axes, names, strict=True):
+        for panel, stat in zip(row, ("mean", "sd"), strict=True):
+            chains = table[stat][column]
+            for m in chains.columns:
+                panel.plot(iterations, chains[m].to_numpy(), linewidth=1, label=f"imputation {m}")
+            panel.set_title(f"{stat} {column}")
+            panel.set_xlabel("iteration")
+    return axes
+
+
+def plot_md_pattern(data, ax=None):
+    """The missing-data patterns drawn as mice's ``md.pattern`` draws them.
+
+    One row of cells per pattern (blue observed, red missing), the most
+    complete pattern on top; its count on the left, its number of missing
+    columns on the right, each column's number of missing values below.
+
+    Parameters
+    ----------
+    data : DataFrame or 2-d array-like
+        The incomplete data, or the table of :func:`skmipool.explore.md_pattern`
+        (with its margins).
+    ax : matplotlib Axes, optional
+        Axes to draw on; default a new figure.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> from skmipool.datasets import load_nhanes
+    >>> from skmipool.plotting import plot_md_pattern
+    >>> ax = plot_md_pattern(load_nhanes())
+    >>> [t.get_text() for t in ax.get_xticklabels()]
+    ['age', 'hyp', 'bmi', 'chl']
+    >>> plt.close("all")
+    """
+    plt = _pyplot()
+    is_table = (
+        isinstance(data, pd.DataFrame)
+        and {"count", "n_missing"} <= set(data.columns)
+        and "total" in data.index
+    )
+    table = data if is_table else md_pattern(data)
+    body = table.drop(index="total")
+    variables = [c for c in table.columns if c not in ("count", "n_missing")]
+    cells = body[variables].to_numpy()
+    k, p = cells.shape
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.0 + 0.7 * p, 0.8 + 0.4 * k), layout="constrained")
+    from matplotlib.colors import ListedColormap
+
+    ax.imshow(cells, cmap=ListedColormap([_IMPUTED, _OBSERVED]), vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(np.arange(p))
+    ax.set_xticklabels([str(v) for v in variables])
+    ax.xaxis.tick_top()
+    ax.set_yticks(np.arange(k))
+    ax.set_yticklabels([str(c) for c in body["count"]])
+    ax.set_ylabel("rows with the pattern")
+    right = ax.twinx()
+    right.set_ylim(ax.get_ylim())
+    right.set_yticks(np.arange(k))
+    right.set_yticklabels([str(c) for c in body["n_missing"]])
+    right.set_ylabel("missing columns")
+    totals = table.loc["total", variables]
+    ax.set_xlabel(
+        "missing values: "
+        + ", ".join(f"{v} {int(n)}" for v, n in totals.items())
+        + f" (total {int(table.loc['total', 'n_missing'])})"
+    )
     return ax
 
 

@@ -9,7 +9,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 API = (ROOT / "docs" / "api.md").read_text()
 DOCUMENTED = set(re.findall(r"^::: ([\w.]+)$", API, flags=re.M))
-PUBLIC_MODULES = ["skmipool", "skmipool.estimands", "skmipool.plotting", "skmipool.datasets"]
+PUBLIC_MODULES = [
+    "skmipool",
+    "skmipool.estimands",
+    "skmipool.explore",
+    "skmipool.plotting",
+    "skmipool.datasets",
+]
 PUBLIC_MODULES += [
     m for m in ("skmipool.models", "skmipool.impute") if (ROOT / m.replace(".", "/")).is_dir()
 ]

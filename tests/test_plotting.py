@@ -271,3 +271,54 @@ def test_importing_the_module_does_not_import_pyplot():
     code = "import skmipool.plotting, sys; print('matplotlib.pyplot' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ---- the toolkit plots: plot_strip, plot_density, plot_trace, plot_md_pattern
+
+
+def test_plot_strip_and_density_draw_one_panel_per_imputed_column(fitted, nhanes):
+    from skmipool.plotting import plot_density, plot_strip
+
+    df, _, _ = nhanes
+    axes = plot_strip(fitted, df)
+    assert [a.get_title() for a in axes] == ["bmi", "hyp", "chl"]
+    imputed = fitted._imputed_values["bmi"]
+    red = axes[0].collections[1].get_offsets()
+    np.testing.assert_array_equal(np.sort(red[:, 1]), np.sort(imputed.ravel()))
+    axes = plot_density(fitted, df, columns=["bmi", "chl"])
+    assert [len(a.get_lines()) for a in axes] == [M + 1, M + 1]
+    with pytest.raises(ValueError, match="2 columns"):
+        plot_density(fitted, df, columns=["bmi", "chl"], ax=axes[0])
+    with pytest.raises(ValueError, match="not in the data"):
+        plot_strip(fitted, df, columns="weight")
+
+
+def test_plot_trace_draws_each_chain(nhanes):
+    from skmipool.impute import ChainedImputer
+    from skmipool.plotting import plot_trace
+
+    _, X, y = nhanes
+    mi = MIPooledEstimator(
+        imputer=ChainedImputer(keep_trace=True, max_iter=4), n_imputations=M, random_state=0
+    ).fit(X, y)
+    axes = plot_trace(mi, columns="bmi")
+    assert axes.shape == (1, 2)
+    lines = axes[0, 0].get_lines()
+    assert len(lines) == M
+    np.testing.assert_allclose(lines[1].get_ydata(), mi.imputers_[1].trace_["mean"]["bmi"])
+    np.testing.assert_allclose(
+        axes[0, 1].get_lines()[0].get_ydata(), mi.imputers_[0].trace_["sd"]["bmi"]
+    )
+    with pytest.raises(ValueError, match="no trace"):
+        plot_trace(mi, columns="age")
+
+
+def test_plot_md_pattern_labels_counts(nhanes):
+    from skmipool.explore import md_pattern
+    from skmipool.plotting import plot_md_pattern
+
+    df, _, _ = nhanes
+    ax = plot_md_pattern(md_pattern(df))
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["13", "3", "1", "1", "7"]
+    image = ax.get_images()[0].get_array()
+    assert image.shape == (5, 4) and image[0].tolist() == [1, 1, 1, 1]
