@@ -15,6 +15,7 @@ PUBLIC_MODULES = [
     "skmipool.explore",
     "skmipool.plotting",
     "skmipool.datasets",
+    "skmipool.simulate",
 ]
 PUBLIC_MODULES += [
     m for m in ("skmipool.models", "skmipool.impute") if (ROOT / m.replace(".", "/")).is_dir()
