@@ -123,3 +123,26 @@ def test_user_guide_tipping_point_example_runs(capsys):
     assert tp.tipping_delta == -9.0  # the figure the guide quotes
     assert tp.table.loc[[-6.0, 6.0], "significant"].all()
     assert "Tipping point for 'bmi'" in capsys.readouterr().out
+
+
+def test_user_guide_exploring_and_checking_example_runs(capsys):
+    """The md_pattern / flux / quickpred / convergence / complete / plots example (~3 s)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    guide = (ROOT / "docs" / "user_guide.md").read_text()
+    blocks = _python_blocks(guide, "## Exploring missing data and checking the imputations")
+    assert len(blocks) == 2
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, "user_guide.md", "exec"), namespace)
+    plt.close("all")
+    printed = capsys.readouterr().out
+    assert "total" in printed and "outflux" in printed
+    assert namespace["pred"].loc["tv"].tolist() == [1, 1, 1, 0, 1]  # as the guide says
+    diag = namespace["diag"].set_index(["column", "iteration"])["psrf"]
+    assert (diag.xs(20, level="iteration") < 1.06).all()  # "within 0.05 of 1"
+    assert diag[("tv", 5)] > 1.3 and diag[("wgt", 5)] > 1.3
+    assert namespace["long"].shape == (5 * 748, 7)
