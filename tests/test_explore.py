@@ -160,6 +160,7 @@ def test_traces_collect_the_m_chains(far_start):
     assert sd["psrf"].notna().any() and len(sd) == 2 * 100
 
 
+@pytest.mark.filterwarnings("ignore:the fraction of missing information")
 def test_traces_need_keep_trace():
     df = load_nhanes()
     mi = MIPooledEstimator(n_imputations=2, random_state=0).fit(df[["age", "bmi"]], df["chl"])
