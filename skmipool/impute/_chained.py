@@ -37,6 +37,7 @@ from skmipool.impute._multilevel import (
     MixedPmmModel,
     level_two_model,
 )
+from skmipool.impute._trees import TREE_METHODS, tree_model
 from skmipool.impute._workspace import Workspace
 
 __all__ = ["ChainedImputer"]
@@ -46,7 +47,7 @@ FEW_DISTINCT_VALUES = 5
 SINGLE_LEVEL = ("pmm", "lrd", "norm", "logreg", "polyreg", "polr", "midastouch")
 LEVEL_ONE = ("2l.norm", "2l.pmm", "2l.bin")  # multilevel models of level-1 columns
 LEVEL_TWO = ("2lonly.mean", "2lonly.norm", "2lonly.pmm")  # one value per cluster
-METHODS = SINGLE_LEVEL + LEVEL_ONE + LEVEL_TWO
+METHODS = SINGLE_LEVEL + LEVEL_ONE + LEVEL_TWO + TREE_METHODS
 # models that impute values (a delta adjustment shifts them), not levels
 VALUE_METHODS = ("pmm", "lrd", "norm", "midastouch", "2l.norm", "2l.pmm", *LEVEL_TWO)
 VISIT_SEQUENCES = ("roman", "arabic", "monotone", "revmonotone")
@@ -418,6 +419,7 @@ default=None
         "cluster_means": ["boolean"],
         "keep_trace": ["boolean"],
         "delta": [dict, None],
+        "n_trees": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
     }
 
@@ -437,6 +439,7 @@ default=None
         cluster_means=True,
         keep_trace=False,
         delta=None,
+        n_trees=10,
         random_state=None,
     ):
         self.method = method
@@ -452,6 +455,7 @@ default=None
         self.cluster_means = cluster_means
         self.keep_trace = keep_trace
         self.delta = delta
+        self.n_trees = n_trees
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -529,7 +533,9 @@ default=None
         methods = self._resolve_methods(values, missing)
         self._deltas = self._resolve_delta(missing, methods)
         # a numeric model's imputed values move by delta; a logistic model's log odds do
-        self._value_shift = {j: d for j, d in self._deltas.items() if methods[j] in VALUE_METHODS}
+        self._value_shift = {
+            j: d for j, d in self._deltas.items() if methods[j] in VALUE_METHODS + TREE_METHODS
+        }
         predictors, slopes = self._resolve_predictor_matrix()
         visit = self._resolve_visit_sequence(missing)
         self._starts = np.cumsum([0] + [s.width for s in self._specs])[:-1]
@@ -852,7 +858,9 @@ default=None
                 return self._level_two[j] if self.method in LEVEL_TWO else True
 
             methods = [
-                self.method if s.kind == "numeric" and applies(j) else m
+                self.method
+                if (s.kind == "numeric" or self.method in TREE_METHODS) and applies(j)
+                else m
                 for j, (s, m) in enumerate(zip(self._specs, methods, strict=True))
             ]
         elif isinstance(self.method, dict):
@@ -1039,6 +1047,12 @@ default=None
                     f"delta for column {key!r}: its method '2l.bin' takes no log-odds shift; "
                     f"impute it with 'logreg' (method={{{key!r}: 'logreg'}}) to shift it."
                 )
+            if methods[j] in TREE_METHODS and self._specs[j].kind == "categorical":
+                raise ValueError(
+                    f"delta for column {key!r}: its method {methods[j]!r} draws levels from "
+                    f"donors and takes no log-odds shift; impute it with 'logreg' or "
+                    f"'polyreg' to shift it."
+                )
             if not missing[:, j].any():
                 raise ValueError(
                     f"delta names column {key!r}, which has no missing values: there are no "
@@ -1067,6 +1081,11 @@ default=None
             return MixedLogitModel(levels, spec.name)
         if method in LEVEL_TWO:
             return level_two_model(method, self.ridge, self.donors, self.donor_bootstrap)
+        if method in TREE_METHODS:
+            categorical = spec.kind == "categorical"
+            return tree_model(
+                method, categorical, spec.n_levels if categorical else 0, self.n_trees
+            )
         if method == "norm":
             return NormModel(self.ridge)
         if method == "pmm":
