@@ -160,3 +160,82 @@ def test_tree_methods_keep_the_interaction_that_pmm_attenuates():
         b, mcse = bias[method]
         assert abs(b) < 0.08 + 3 * mcse, (method, b)
     assert bias["pmm"][0] < -0.2
+
+
+def _body(seed=0, n=300):
+    """Height, weight and bmi (derived from them), each about 20% missing."""
+    rng = np.random.default_rng(seed)
+    hgt = rng.normal(170, 10, n)
+    wgt = rng.normal(70, 10, n) + 0.5 * (hgt - 170)
+    df = pd.DataFrame({"bmi": wgt / (hgt / 100) ** 2, "hgt": hgt, "wgt": wgt})
+    df["sex"] = pd.Categorical(np.where(rng.random(n) < 0.5, "f", "m"))
+    for c in ("bmi", "hgt", "wgt"):
+        df.loc[rng.random(n) < 0.2, c] = np.nan
+    return df
+
+
+def _bmi(d):
+    return d.wgt / (d.hgt / 100) ** 2
+
+
+@pytest.mark.parametrize("method", [None, "cart"])
+def test_passive_column_equals_its_formula_on_the_completed_data(method):
+    df = _body()
+    imp = ChainedImputer(method=method, passive={"bmi": _bmi}, random_state=0)
+    out = imp.fit_transform(df)
+    miss = df["bmi"].isna()
+    np.testing.assert_array_equal(out.loc[miss, "bmi"], _bmi(out)[miss])
+    assert out.loc[~miss, "bmi"].equals(df.loc[~miss, "bmi"])  # observed cells kept
+    assert imp.methods_["bmi"] == "passive"
+    assert imp.visit_sequence_[-1] == "bmi"  # after its sources
+    new = imp.transform(df)
+    np.testing.assert_array_equal(new.loc[miss, "bmi"], _bmi(new)[miss])
+
+
+def test_passive_on_arrays_gets_positional_columns():
+    X = _body().drop(columns="sex").to_numpy()
+    out = ChainedImputer(passive={0: lambda d: d[2] / (d[1] / 100) ** 2}, random_state=1).fit(X)
+    completed = out.transform(X)
+    miss = np.isnan(X[:, 0])
+    np.testing.assert_allclose(
+        completed[miss, 0], completed[miss, 2] / (completed[miss, 1] / 100) ** 2
+    )
+
+
+def test_bounds_squeeze_imputations_after_delta():
+    df = _body()
+    imp = ChainedImputer(bounds={"wgt": (60, 80)}, delta={"wgt": 30.0}, random_state=0)
+    out = imp.fit_transform(df)
+    miss = df["wgt"].isna()
+    assert out.loc[miss, "wgt"].between(60, 80).all()
+    assert (out.loc[miss, "wgt"] == 80).mean() > 0.9  # the shift pushed most past the top
+    assert out.loc[~miss, "wgt"].equals(df.loc[~miss, "wgt"])
+    assert imp.transform(df).loc[miss, "wgt"].between(60, 80).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"passive": {"bmi": lambda d: d.nope}}, ValueError, r"passive\['bmi'\] raised"),
+        (
+            {"passive": {"bmi": lambda d: d.wgt[:10]}},
+            ValueError,
+            r"passive\['bmi'\].*shape \(10,\)",
+        ),
+        ({"passive": {"bmi": lambda d: 3.0}}, ValueError, r"passive\['bmi'\].*one value per row"),
+        ({"passive": {"bmi": lambda d: d.wgt / 0}}, ValueError, r"passive\['bmi'\].*infinite"),
+        ({"passive": {"bmi": "wgt / hgt"}}, TypeError, r"passive\['bmi'\] must be a function"),
+        ({"passive": {"nope": _bmi}}, ValueError, r"passive names column 'nope'"),
+        (
+            {"passive": {"bmi": _bmi}, "method": {"bmi": "pmm"}},
+            ValueError,
+            "'bmi' is passive.*method",
+        ),
+        ({"bounds": {"sex": (0, 1)}}, ValueError, "bounds names column 'sex'.*not numeric"),
+        ({"bounds": {"wgt": (80, 60)}}, ValueError, "'wgt'.*low must not exceed high"),
+        ({"bounds": {"wgt": 60}}, TypeError, "bounds for column 'wgt' must be a pair"),
+    ],
+)
+def test_bad_passive_and_bounds_name_the_argument(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        ChainedImputer(**kwargs).fit(_body())

@@ -420,6 +420,8 @@ default=None
         "keep_trace": ["boolean"],
         "delta": [dict, None],
         "n_trees": [Interval(Integral, 1, None, closed="left")],
+        "passive": [dict, None],
+        "bounds": [dict, None],
         "random_state": ["random_state"],
     }
 
@@ -440,6 +442,8 @@ default=None
         keep_trace=False,
         delta=None,
         n_trees=10,
+        passive=None,
+        bounds=None,
         random_state=None,
     ):
         self.method = method
@@ -456,6 +460,8 @@ default=None
         self.keep_trace = keep_trace
         self.delta = delta
         self.n_trees = n_trees
+        self.passive = passive
+        self.bounds = bounds
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -536,8 +542,14 @@ default=None
         self._value_shift = {
             j: d for j, d in self._deltas.items() if methods[j] in VALUE_METHODS + TREE_METHODS
         }
+        self._bounds = self._resolve_bounds()
+        self._passive = self._resolve_passive(methods)
         predictors, slopes = self._resolve_predictor_matrix()
         visit = self._resolve_visit_sequence(missing)
+        if isinstance(self.visit_sequence, str):  # passive columns after their sources
+            visit = [j for j in visit if j not in self._passive] + [
+                j for j in visit if j in self._passive
+            ]
         self._starts = np.cumsum([0] + [s.width for s in self._specs])[:-1]
         self._design_cols = [self._design_columns(predictors[j]) for j in range(len(self._specs))]
         self._clustered = {
@@ -570,18 +582,22 @@ default=None
         work = Workspace(
             values, self._specs, self._offsets, cluster=cluster, n_clusters=self._n_clusters
         )
-        models = {j: self._model(methods[j], j, observed[j]) for j in incomplete}
+        self._derive_all(incomplete, data, values, missing, work, lambda j: rows[j][1])
+        models = {
+            j: self._model(methods[j], j, observed[j]) for j in incomplete if j not in self._passive
+        }
 
         trace = np.full((2, self.max_iter, len(incomplete)), np.nan)
         for it in range(self.max_iter):
             for j in visit:
                 obs, mis = rows[j]
+                if j in self._passive:  # recomputed from the completed data (mice's ~I())
+                    work.update(j, mis, self._post(j, self._derive(j, data, values, missing, mis)))
+                    continue
                 column = self._column(work, j, obs, mis, observed[j])
                 models[j].fit(column, rng, draw)
                 before = column.rows_mis
-                imputed = models[j].impute(before, rng, draw)
-                if j in self._value_shift:  # delta adjustment after each draw (mice's post=)
-                    imputed = imputed + self._value_shift[j]
+                imputed = self._post(j, models[j].impute(before, rng, draw))
                 work.update(j, mis, imputed, before[:, : work.design.shape[1]])
             if self.keep_trace:
                 for i, j in enumerate(incomplete):
@@ -639,9 +655,10 @@ default=None
         ]
         if not todo:
             return self._output(data, values, missing)
+        todo = [j for j in todo if j not in self._passive] + [j for j in todo if j in self._passive]
         rng = _generator(self.random_state_)
         draw = self.sample_posterior
-        models = {j: self._models.get(j) for j in todo}
+        models = {j: self._models.get(j) for j in todo if j not in self._passive}
         if any(m is None for m in models.values()):
             train = Workspace(
                 self._completed.copy(),
@@ -670,16 +687,18 @@ default=None
             cluster=cluster,
             n_clusters=n_clusters,
         )
+        self._derive_all(todo, data, values, missing, work, rows.get)
         # one sweep is exact when no row lacks more than one cell
         sweeps = 1 if missing.sum(axis=1).max() <= 1 else self.max_iter
         for _ in range(sweeps):
             for j in todo:
+                if j in self._passive:
+                    derived = self._derive(j, data, values, missing, rows[j])
+                    work.update(j, rows[j], self._post(j, derived))
+                    continue
                 clustered = j in self._clustered
                 D = work.extended(rows[j]) if clustered else work.rows(rows[j])
-                imputed = models[j].impute(D, rng, draw)
-                if j in self._value_shift:
-                    imputed = imputed + self._value_shift[j]
-                work.update(j, rows[j], imputed)
+                work.update(j, rows[j], self._post(j, models[j].impute(D, rng, draw)))
         return self._output(data, values, missing)
 
     # -------------------------------------------------------------- helpers
@@ -1066,6 +1085,106 @@ default=None
                 )
             out[j] = float(value)
         return out
+
+    def _post(self, j: int, imputed: np.ndarray) -> np.ndarray:
+        """mice's ``post``: the delta shift of the imputed values, then the squeeze into bounds."""
+        if j in self._value_shift:  # delta adjustment after each draw
+            imputed = imputed + self._value_shift[j]
+        if j in self._bounds:  # mice's squeeze(): clip into [low, high]
+            imputed = np.clip(imputed, *self._bounds[j])
+        return imputed
+
+    def _resolve_bounds(self) -> dict[int, tuple[float, float]]:
+        """``{position: (low, high)}`` from ``bounds``: numeric columns, ordered limits."""
+        out = {}
+        for key, value in (self.bounds or {}).items():
+            j = self._position(key, "bounds")
+            spec = self._specs[j]
+            if spec.kind != "numeric" or j == self._cluster_col:
+                raise ValueError(
+                    f"bounds names column {key!r}, which is not numeric ({spec.dtype}): bounds "
+                    f"squeeze numeric imputations into a range. Remove it from bounds."
+                )
+            try:
+                low, high = (float(v) for v in value)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"bounds for column {key!r} must be a pair of numbers (low, high); got "
+                    f"{value!r}."
+                ) from None
+            if np.isnan(low) or np.isnan(high) or low > high:
+                raise ValueError(
+                    f"bounds for column {key!r} are ({low}, {high}): low must not exceed high "
+                    f"(use -inf or inf for an open side)."
+                )
+            out[j] = (low, high)
+        return out
+
+    def _resolve_passive(self, methods) -> dict[int, Hashable]:
+        """``{position: key}`` of the passive columns; they become method ``"passive"``."""
+        out = {}
+        for key, function in (self.passive or {}).items():
+            j = self._position(key, "passive")
+            if not callable(function):
+                raise TypeError(
+                    f"passive[{key!r}] must be a function of the completed data (a DataFrame) "
+                    f"returning the column, e.g. lambda d: d.wgt / (d.hgt / 100) ** 2; got "
+                    f"{function!r}."
+                )
+            for param in ("method", "delta"):
+                given = getattr(self, param)
+                if isinstance(given, dict) and key in given:
+                    raise ValueError(
+                        f"column {key!r} is passive (computed by passive[{key!r}]) and also "
+                        f"named in {param}; remove it from one of them."
+                    )
+            if j == self._cluster_col:
+                raise ValueError(f"passive names the cluster column {key!r}, which is complete.")
+            out[j] = key
+            methods[j] = "passive"
+        return out
+
+    def _derive(self, j, data, values, missing, rows) -> np.ndarray:
+        """Passive column j at ``rows``, computed from the completed data as a DataFrame."""
+        key = self._passive[j]
+        frame = self._output(data, values, missing)
+        if not isinstance(frame, pd.DataFrame):
+            frame = pd.DataFrame(frame)  # array input: columns 0..p-1
+        try:
+            result = self.passive[key](frame)
+        except Exception as exc:
+            raise ValueError(
+                f"passive[{key!r}] raised {type(exc).__name__}: {exc}. It is called with the "
+                f"completed data as a DataFrame (columns {list(frame.columns)[:10]})."
+            ) from exc
+        result = result.to_numpy() if isinstance(result, pd.Series | pd.Index) else result
+        if np.ndim(result) != 1 or len(result) != len(frame):
+            shape = np.shape(result)
+            raise ValueError(
+                f"passive[{key!r}] returned shape {shape}; it must return one value per row "
+                f"of X ({len(frame)})."
+            )
+        try:
+            if isinstance(data, pd.DataFrame):
+                new = encode_column(self._specs[j], pd.Series(result))[rows]
+            else:
+                new = np.asarray(result, dtype=float)[rows]
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"passive[{key!r}] returned values that do not fit: {exc}") from None
+        bad = ~np.isfinite(new)
+        if bad.any():
+            raise ValueError(
+                f"passive[{key!r}] returned {int(bad.sum())} missing or infinite values for "
+                f"rows it imputes (first at row {int(rows[np.argmax(bad)])}); its result must "
+                f"be finite where column {key!r} is missing."
+            )
+        return new
+
+    def _derive_all(self, columns, data, values, missing, work, rows_of) -> None:
+        """Compute the passive columns once from the starting values (before any sweep)."""
+        for j in columns:
+            if j in self._passive:
+                work.update(j, rows_of(j), self._derive(j, data, values, missing, rows_of(j)))
 
     def _model(self, method: str, j: int, observed: np.ndarray):
         spec = self._specs[j]
