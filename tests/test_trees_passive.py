@@ -239,3 +239,13 @@ def test_bounds_squeeze_imputations_after_delta():
 def test_bad_passive_and_bounds_name_the_argument(kwargs, error, match):
     with pytest.raises(error, match=match):
         ChainedImputer(**kwargs).fit(_body())
+
+
+def test_user_guide_passive_example_runs():
+    import re
+    from pathlib import Path
+
+    guide = (Path(__file__).parents[1] / "docs" / "user_guide.md").read_text()
+    section = guide.split("### Trees, derived columns and bounds")[1].split("\n## ")[0]
+    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    exec(compile(block, "user_guide.md", "exec"), {})

@@ -74,8 +74,9 @@ class ChainedImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    method : {"lrd", "pmm", "norm", "midastouch", "logreg", "polyreg", "polr", "2l.norm", \
-"2l.pmm", "2l.bin", "2lonly.mean", "2lonly.norm", "2lonly.pmm"}, dict or None, default=None
+    method : {"lrd", "pmm", "norm", "midastouch", "logreg", "polyreg", "polr", "cart", "rf", \
+"2l.norm", "2l.pmm", "2l.bin", "2lonly.mean", "2lonly.norm", "2lonly.pmm"}, dict or None, \
+default=None
         Imputation model per column:
 
         - ``"pmm"``: predictive mean matching (FIMD 3.4): a parameter draw,
@@ -103,6 +104,15 @@ class ChainedImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         - ``"polr"``: proportional-odds (ordered logit) model with a
           parameter draw, for ordered categoricals
           (``pd.CategoricalDtype(levels, ordered=True)``) only.
+        - ``"cart"``: a regression (classification, for categorical columns)
+          tree on a bootstrap of the observed rows, leaves of at least 5 rows;
+          each missing row takes the value of a random donor from its leaf
+          (Doove, van Buuren & Dusseldorp 2014; mice's ``cart``, which has
+          no bootstrap). Keeps interactions and non-linearities that the
+          linear models lose. Imputations are observed values.
+        - ``"rf"``: a random forest of ``n_trees`` trees on a bootstrap of the
+          observed rows; the donors are the observed rows sharing the missing
+          row's leaf in any tree (mice's ``rf``; Shah et al. 2014).
 
         Multilevel methods, with ``cluster`` (see Notes, "Clustered data"):
 
@@ -194,6 +204,26 @@ default=None
         The ``2l`` models also take the cluster means of their level-1
         predictors as predictors (Enders, Mistler & Keller 2016), which keeps
         the between-cluster part of the relations; mice leaves them out.
+    n_trees : int, default=10
+        Number of trees of ``"rf"`` (mice's ``ntree``).
+    passive : dict or None, default=None
+        Passive imputation of derived columns (mice's ``~ I(...)``):
+        ``{column: function}``, e.g. ``{"bmi": lambda d: d.wgt / (d.hgt / 100) ** 2}``.
+        The column is not modelled: whenever the chain visits it, and in
+        ``transform``, its missing cells are set to ``function(d)`` at those
+        rows, ``d`` the current completed data as a DataFrame (X's columns and
+        dtypes; for arrays columns 0..p-1). Observed cells are kept. With a
+        string ``visit_sequence`` passive columns come last in each sweep, so
+        they agree exactly with their sources in the result; in an explicit
+        list, place them after their sources. The passive column still
+        predicts the other columns, its own sources included: as in mice, drop
+        it from their predictors (``predictor_matrix``) when that makes the
+        sources circular (the function is opaque, so its sources are not
+        known here). ``methods_`` shows ``"passive"``.
+    bounds : dict or None, default=None
+        ``{column: (low, high)}``: imputed values of a numeric column are
+        clipped into the range after every draw, after ``delta`` (mice's
+        ``squeeze()`` in ``post``). Use ``-np.inf``/``np.inf`` for an open side.
     keep_trace : bool, default=False
         Keep the mean and standard deviation of the imputed values of each
         column after each sweep in ``trace_``.
@@ -305,6 +335,21 @@ default=None
     |bias| < 0.15 SD there (von Hippel 2025 reports the same bias of matching
     under MAR), which is why the default is ``lrd``.
 
+    ``cart`` and ``rf`` (:mod:`skmipool.impute._trees`) fit scikit-learn
+    trees (``cart``: ``min_samples_leaf=5`` as mice's ``minbucket``, rpart's
+    ``cp = 1e-4`` as a minimum impurity decrease; ``rf``: ranger's minimum node
+    sizes, all predictors per split for numeric columns) to a bootstrap of the
+    observed rows, drawn anew at every fit, so that the trees and donors vary
+    between imputations as a proper imputation requires (mice fits them to the
+    observed rows as they are). ``rf`` draws uniformly from the multiset union
+    of the row's leaves over the trees, as mice's ``sample(unlist(donors), 1)``.
+    Without draws: no bootstrap, the donors' mean (most frequent level). In the
+    tests' simulation (y = x1 + x2 + x1 x2 + e, n = 5000, 40% of y missing at
+    random; 40 replications, M = 5) the pooled interaction coefficient (true 1)
+    has bias -0.05 with ``cart``, -0.06 with ``rf`` and -0.29 with ``pmm``;
+    the trees' smoothing bias falls with n (cart -0.19, rf -0.35 at n = 500).
+    ``rf`` costs about 3-4 times ``cart``, ``cart`` about twice ``pmm``.
+
     **Clustered data.** With ``cluster``, level-1 columns are imputed from a
     linear mixed model ``y_ci = x_ci'beta + z_ci'b_c + e_ci``, ``b_c ~ N(0,
     Psi)``, whose parameters are drawn by a Gibbs sampler (Kasim & Raudenbush
@@ -364,6 +409,13 @@ default=None
     Royal Statistical Society, Series B* 42, 109-142.
     Pratt, J. W. (1981). Concavity of the log likelihood. *Journal of the
     American Statistical Association* 76, 103-106.
+    Doove, L. L., van Buuren, S. and Dusseldorp, E. (2014). Recursive
+    partitioning for missing data imputation in the presence of interaction
+    effects. *Computational Statistics & Data Analysis* 72, 92-104.
+    Shah, A. D., Bartlett, J. W., Carpenter, J., Nicholas, O. and Hemingway, H.
+    (2014). Comparison of random forest and parametric imputation models for
+    imputing missing data using MICE: a CALIBER study. *American Journal of
+    Epidemiology* 179, 764-774.
     Rubin, D. B. (1987). *Multiple Imputation for Nonresponse in Surveys*. Wiley.
     Rubin, D. B. and Schenker, N. (1986). Multiple imputation for interval
     estimation from simple random samples with ignorable nonresponse. *Journal
