@@ -37,6 +37,7 @@ from skmipool.impute._multilevel import (
     MixedPmmModel,
     level_two_model,
 )
+from skmipool.impute._trees import TREE_METHODS, tree_model
 from skmipool.impute._workspace import Workspace
 
 __all__ = ["ChainedImputer"]
@@ -46,7 +47,7 @@ FEW_DISTINCT_VALUES = 5
 SINGLE_LEVEL = ("pmm", "lrd", "norm", "logreg", "polyreg", "polr", "midastouch")
 LEVEL_ONE = ("2l.norm", "2l.pmm", "2l.bin")  # multilevel models of level-1 columns
 LEVEL_TWO = ("2lonly.mean", "2lonly.norm", "2lonly.pmm")  # one value per cluster
-METHODS = SINGLE_LEVEL + LEVEL_ONE + LEVEL_TWO
+METHODS = SINGLE_LEVEL + LEVEL_ONE + LEVEL_TWO + TREE_METHODS
 # models that impute values (a delta adjustment shifts them), not levels
 VALUE_METHODS = ("pmm", "lrd", "norm", "midastouch", "2l.norm", "2l.pmm", *LEVEL_TWO)
 VISIT_SEQUENCES = ("roman", "arabic", "monotone", "revmonotone")
@@ -73,8 +74,9 @@ class ChainedImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    method : {"lrd", "pmm", "norm", "midastouch", "logreg", "polyreg", "polr", "2l.norm", \
-"2l.pmm", "2l.bin", "2lonly.mean", "2lonly.norm", "2lonly.pmm"}, dict or None, default=None
+    method : {"lrd", "pmm", "norm", "midastouch", "logreg", "polyreg", "polr", "cart", "rf", \
+"2l.norm", "2l.pmm", "2l.bin", "2lonly.mean", "2lonly.norm", "2lonly.pmm"}, dict or None, \
+default=None
         Imputation model per column:
 
         - ``"pmm"``: predictive mean matching (FIMD 3.4): a parameter draw,
@@ -102,6 +104,15 @@ class ChainedImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         - ``"polr"``: proportional-odds (ordered logit) model with a
           parameter draw, for ordered categoricals
           (``pd.CategoricalDtype(levels, ordered=True)``) only.
+        - ``"cart"``: a regression (classification, for categorical columns)
+          tree on a bootstrap of the observed rows, leaves of at least 5 rows;
+          each missing row takes the value of a random donor from its leaf
+          (Doove, van Buuren & Dusseldorp 2014; mice's ``cart``, which has
+          no bootstrap). Keeps interactions and non-linearities that the
+          linear models lose. Imputations are observed values.
+        - ``"rf"``: a random forest of ``n_trees`` trees on a bootstrap of the
+          observed rows; the donors are the observed rows sharing the missing
+          row's leaf in any tree (mice's ``rf``; Shah et al. 2014).
 
         Multilevel methods, with ``cluster`` (see Notes, "Clustered data"):
 
@@ -193,6 +204,26 @@ default=None
         The ``2l`` models also take the cluster means of their level-1
         predictors as predictors (Enders, Mistler & Keller 2016), which keeps
         the between-cluster part of the relations; mice leaves them out.
+    n_trees : int, default=10
+        Number of trees of ``"rf"`` (mice's ``ntree``).
+    passive : dict or None, default=None
+        Passive imputation of derived columns (mice's ``~ I(...)``):
+        ``{column: function}``, e.g. ``{"bmi": lambda d: d.wgt / (d.hgt / 100) ** 2}``.
+        The column is not modelled: whenever the chain visits it, and in
+        ``transform``, its missing cells are set to ``function(d)`` at those
+        rows, ``d`` the current completed data as a DataFrame (X's columns and
+        dtypes; for arrays columns 0..p-1). Observed cells are kept. With a
+        string ``visit_sequence`` passive columns come last in each sweep, so
+        they agree exactly with their sources in the result; in an explicit
+        list, place them after their sources. The passive column still
+        predicts the other columns, its own sources included: as in mice, drop
+        it from their predictors (``predictor_matrix``) when that makes the
+        sources circular (the function is opaque, so its sources are not
+        known here). ``methods_`` shows ``"passive"``.
+    bounds : dict or None, default=None
+        ``{column: (low, high)}``: imputed values of a numeric column are
+        clipped into the range after every draw, after ``delta`` (mice's
+        ``squeeze()`` in ``post``). Use ``-np.inf``/``np.inf`` for an open side.
     keep_trace : bool, default=False
         Keep the mean and standard deviation of the imputed values of each
         column after each sweep in ``trace_``.
@@ -304,6 +335,21 @@ default=None
     |bias| < 0.15 SD there (von Hippel 2025 reports the same bias of matching
     under MAR), which is why the default is ``lrd``.
 
+    ``cart`` and ``rf`` (:mod:`skmipool.impute._trees`) fit scikit-learn
+    trees (``cart``: ``min_samples_leaf=5`` as mice's ``minbucket``, rpart's
+    ``cp = 1e-4`` as a minimum impurity decrease; ``rf``: ranger's minimum node
+    sizes, all predictors per split for numeric columns) to a bootstrap of the
+    observed rows, drawn anew at every fit, so that the trees and donors vary
+    between imputations as a proper imputation requires (mice fits them to the
+    observed rows as they are). ``rf`` draws uniformly from the multiset union
+    of the row's leaves over the trees, as mice's ``sample(unlist(donors), 1)``.
+    Without draws: no bootstrap, the donors' mean (most frequent level). In the
+    tests' simulation (y = x1 + x2 + x1 x2 + e, n = 5000, 40% of y missing at
+    random; 40 replications, M = 5) the pooled interaction coefficient (true 1)
+    has bias -0.05 with ``cart``, -0.06 with ``rf`` and -0.29 with ``pmm``;
+    the trees' smoothing bias falls with n (cart -0.19, rf -0.35 at n = 500).
+    ``rf`` costs about 3-4 times ``cart``, ``cart`` about twice ``pmm``.
+
     **Clustered data.** With ``cluster``, level-1 columns are imputed from a
     linear mixed model ``y_ci = x_ci'beta + z_ci'b_c + e_ci``, ``b_c ~ N(0,
     Psi)``, whose parameters are drawn by a Gibbs sampler (Kasim & Raudenbush
@@ -363,6 +409,13 @@ default=None
     Royal Statistical Society, Series B* 42, 109-142.
     Pratt, J. W. (1981). Concavity of the log likelihood. *Journal of the
     American Statistical Association* 76, 103-106.
+    Doove, L. L., van Buuren, S. and Dusseldorp, E. (2014). Recursive
+    partitioning for missing data imputation in the presence of interaction
+    effects. *Computational Statistics & Data Analysis* 72, 92-104.
+    Shah, A. D., Bartlett, J. W., Carpenter, J., Nicholas, O. and Hemingway, H.
+    (2014). Comparison of random forest and parametric imputation models for
+    imputing missing data using MICE: a CALIBER study. *American Journal of
+    Epidemiology* 179, 764-774.
     Rubin, D. B. (1987). *Multiple Imputation for Nonresponse in Surveys*. Wiley.
     Rubin, D. B. and Schenker, N. (1986). Multiple imputation for interval
     estimation from simple random samples with ignorable nonresponse. *Journal
@@ -418,6 +471,9 @@ default=None
         "cluster_means": ["boolean"],
         "keep_trace": ["boolean"],
         "delta": [dict, None],
+        "n_trees": [Interval(Integral, 1, None, closed="left")],
+        "passive": [dict, None],
+        "bounds": [dict, None],
         "random_state": ["random_state"],
     }
 
@@ -437,6 +493,9 @@ default=None
         cluster_means=True,
         keep_trace=False,
         delta=None,
+        n_trees=10,
+        passive=None,
+        bounds=None,
         random_state=None,
     ):
         self.method = method
@@ -452,6 +511,9 @@ default=None
         self.cluster_means = cluster_means
         self.keep_trace = keep_trace
         self.delta = delta
+        self.n_trees = n_trees
+        self.passive = passive
+        self.bounds = bounds
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -529,9 +591,17 @@ default=None
         methods = self._resolve_methods(values, missing)
         self._deltas = self._resolve_delta(missing, methods)
         # a numeric model's imputed values move by delta; a logistic model's log odds do
-        self._value_shift = {j: d for j, d in self._deltas.items() if methods[j] in VALUE_METHODS}
+        self._value_shift = {
+            j: d for j, d in self._deltas.items() if methods[j] in VALUE_METHODS + TREE_METHODS
+        }
+        self._bounds = self._resolve_bounds()
+        self._passive = self._resolve_passive(methods)
         predictors, slopes = self._resolve_predictor_matrix()
         visit = self._resolve_visit_sequence(missing)
+        if isinstance(self.visit_sequence, str):  # passive columns after their sources
+            visit = [j for j in visit if j not in self._passive] + [
+                j for j in visit if j in self._passive
+            ]
         self._starts = np.cumsum([0] + [s.width for s in self._specs])[:-1]
         self._design_cols = [self._design_columns(predictors[j]) for j in range(len(self._specs))]
         self._clustered = {
@@ -564,18 +634,22 @@ default=None
         work = Workspace(
             values, self._specs, self._offsets, cluster=cluster, n_clusters=self._n_clusters
         )
-        models = {j: self._model(methods[j], j, observed[j]) for j in incomplete}
+        self._derive_all(incomplete, data, values, missing, work, lambda j: rows[j][1])
+        models = {
+            j: self._model(methods[j], j, observed[j]) for j in incomplete if j not in self._passive
+        }
 
         trace = np.full((2, self.max_iter, len(incomplete)), np.nan)
         for it in range(self.max_iter):
             for j in visit:
                 obs, mis = rows[j]
+                if j in self._passive:  # recomputed from the completed data (mice's ~I())
+                    work.update(j, mis, self._post(j, self._derive(j, data, values, missing, mis)))
+                    continue
                 column = self._column(work, j, obs, mis, observed[j])
                 models[j].fit(column, rng, draw)
                 before = column.rows_mis
-                imputed = models[j].impute(before, rng, draw)
-                if j in self._value_shift:  # delta adjustment after each draw (mice's post=)
-                    imputed = imputed + self._value_shift[j]
+                imputed = self._post(j, models[j].impute(before, rng, draw))
                 work.update(j, mis, imputed, before[:, : work.design.shape[1]])
             if self.keep_trace:
                 for i, j in enumerate(incomplete):
@@ -633,9 +707,10 @@ default=None
         ]
         if not todo:
             return self._output(data, values, missing)
+        todo = [j for j in todo if j not in self._passive] + [j for j in todo if j in self._passive]
         rng = _generator(self.random_state_)
         draw = self.sample_posterior
-        models = {j: self._models.get(j) for j in todo}
+        models = {j: self._models.get(j) for j in todo if j not in self._passive}
         if any(m is None for m in models.values()):
             train = Workspace(
                 self._completed.copy(),
@@ -664,16 +739,18 @@ default=None
             cluster=cluster,
             n_clusters=n_clusters,
         )
+        self._derive_all(todo, data, values, missing, work, rows.get)
         # one sweep is exact when no row lacks more than one cell
         sweeps = 1 if missing.sum(axis=1).max() <= 1 else self.max_iter
         for _ in range(sweeps):
             for j in todo:
+                if j in self._passive:
+                    derived = self._derive(j, data, values, missing, rows[j])
+                    work.update(j, rows[j], self._post(j, derived))
+                    continue
                 clustered = j in self._clustered
                 D = work.extended(rows[j]) if clustered else work.rows(rows[j])
-                imputed = models[j].impute(D, rng, draw)
-                if j in self._value_shift:
-                    imputed = imputed + self._value_shift[j]
-                work.update(j, rows[j], imputed)
+                work.update(j, rows[j], self._post(j, models[j].impute(D, rng, draw)))
         return self._output(data, values, missing)
 
     # -------------------------------------------------------------- helpers
@@ -852,7 +929,9 @@ default=None
                 return self._level_two[j] if self.method in LEVEL_TWO else True
 
             methods = [
-                self.method if s.kind == "numeric" and applies(j) else m
+                self.method
+                if (s.kind == "numeric" or self.method in TREE_METHODS) and applies(j)
+                else m
                 for j, (s, m) in enumerate(zip(self._specs, methods, strict=True))
             ]
         elif isinstance(self.method, dict):
@@ -1039,6 +1118,12 @@ default=None
                     f"delta for column {key!r}: its method '2l.bin' takes no log-odds shift; "
                     f"impute it with 'logreg' (method={{{key!r}: 'logreg'}}) to shift it."
                 )
+            if methods[j] in TREE_METHODS and self._specs[j].kind == "categorical":
+                raise ValueError(
+                    f"delta for column {key!r}: its method {methods[j]!r} draws levels from "
+                    f"donors and takes no log-odds shift; impute it with 'logreg' or "
+                    f"'polyreg' to shift it."
+                )
             if not missing[:, j].any():
                 raise ValueError(
                     f"delta names column {key!r}, which has no missing values: there are no "
@@ -1052,6 +1137,106 @@ default=None
                 )
             out[j] = float(value)
         return out
+
+    def _post(self, j: int, imputed: np.ndarray) -> np.ndarray:
+        """mice's ``post``: the delta shift of the imputed values, then the squeeze into bounds."""
+        if j in self._value_shift:  # delta adjustment after each draw
+            imputed = imputed + self._value_shift[j]
+        if j in self._bounds:  # mice's squeeze(): clip into [low, high]
+            imputed = np.clip(imputed, *self._bounds[j])
+        return imputed
+
+    def _resolve_bounds(self) -> dict[int, tuple[float, float]]:
+        """``{position: (low, high)}`` from ``bounds``: numeric columns, ordered limits."""
+        out = {}
+        for key, value in (self.bounds or {}).items():
+            j = self._position(key, "bounds")
+            spec = self._specs[j]
+            if spec.kind != "numeric" or j == self._cluster_col:
+                raise ValueError(
+                    f"bounds names column {key!r}, which is not numeric ({spec.dtype}): bounds "
+                    f"squeeze numeric imputations into a range. Remove it from bounds."
+                )
+            try:
+                low, high = (float(v) for v in value)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"bounds for column {key!r} must be a pair of numbers (low, high); got "
+                    f"{value!r}."
+                ) from None
+            if np.isnan(low) or np.isnan(high) or low > high:
+                raise ValueError(
+                    f"bounds for column {key!r} are ({low}, {high}): low must not exceed high "
+                    f"(use -inf or inf for an open side)."
+                )
+            out[j] = (low, high)
+        return out
+
+    def _resolve_passive(self, methods) -> dict[int, Hashable]:
+        """``{position: key}`` of the passive columns; they become method ``"passive"``."""
+        out = {}
+        for key, function in (self.passive or {}).items():
+            j = self._position(key, "passive")
+            if not callable(function):
+                raise TypeError(
+                    f"passive[{key!r}] must be a function of the completed data (a DataFrame) "
+                    f"returning the column, e.g. lambda d: d.wgt / (d.hgt / 100) ** 2; got "
+                    f"{function!r}."
+                )
+            for param in ("method", "delta"):
+                given = getattr(self, param)
+                if isinstance(given, dict) and key in given:
+                    raise ValueError(
+                        f"column {key!r} is passive (computed by passive[{key!r}]) and also "
+                        f"named in {param}; remove it from one of them."
+                    )
+            if j == self._cluster_col:
+                raise ValueError(f"passive names the cluster column {key!r}, which is complete.")
+            out[j] = key
+            methods[j] = "passive"
+        return out
+
+    def _derive(self, j, data, values, missing, rows) -> np.ndarray:
+        """Passive column j at ``rows``, computed from the completed data as a DataFrame."""
+        key = self._passive[j]
+        frame = self._output(data, values, missing)
+        if not isinstance(frame, pd.DataFrame):
+            frame = pd.DataFrame(frame)  # array input: columns 0..p-1
+        try:
+            result = self.passive[key](frame)
+        except Exception as exc:
+            raise ValueError(
+                f"passive[{key!r}] raised {type(exc).__name__}: {exc}. It is called with the "
+                f"completed data as a DataFrame (columns {list(frame.columns)[:10]})."
+            ) from exc
+        result = result.to_numpy() if isinstance(result, pd.Series | pd.Index) else result
+        if np.ndim(result) != 1 or len(result) != len(frame):
+            shape = np.shape(result)
+            raise ValueError(
+                f"passive[{key!r}] returned shape {shape}; it must return one value per row "
+                f"of X ({len(frame)})."
+            )
+        try:
+            if isinstance(data, pd.DataFrame):
+                new = encode_column(self._specs[j], pd.Series(result))[rows]
+            else:
+                new = np.asarray(result, dtype=float)[rows]
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"passive[{key!r}] returned values that do not fit: {exc}") from None
+        bad = ~np.isfinite(new)
+        if bad.any():
+            raise ValueError(
+                f"passive[{key!r}] returned {int(bad.sum())} missing or infinite values for "
+                f"rows it imputes (first at row {int(rows[np.argmax(bad)])}); its result must "
+                f"be finite where column {key!r} is missing."
+            )
+        return new
+
+    def _derive_all(self, columns, data, values, missing, work, rows_of) -> None:
+        """Compute the passive columns once from the starting values (before any sweep)."""
+        for j in columns:
+            if j in self._passive:
+                work.update(j, rows_of(j), self._derive(j, data, values, missing, rows_of(j)))
 
     def _model(self, method: str, j: int, observed: np.ndarray):
         spec = self._specs[j]
@@ -1067,6 +1252,11 @@ default=None
             return MixedLogitModel(levels, spec.name)
         if method in LEVEL_TWO:
             return level_two_model(method, self.ridge, self.donors, self.donor_bootstrap)
+        if method in TREE_METHODS:
+            categorical = spec.kind == "categorical"
+            return tree_model(
+                method, categorical, spec.n_levels if categorical else 0, self.n_trees
+            )
         if method == "norm":
             return NormModel(self.ridge)
         if method == "pmm":
