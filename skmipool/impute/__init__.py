@@ -2,7 +2,7 @@
 
 :class:`ChainedImputer` imputes by chained equations with parameters drawn
 from their posterior (R's ``mice``: ``pmm``, ``norm``, ``logreg``,
-``polyreg``, ``polr``; for clustered data ``2l.norm``, ``2l.pmm``, ``2l.bin`` and
+``polyreg``, ``polr``; for clustered data ``2l.norm``, ``2l.lrd``, ``2l.pmm``, ``2l.bin`` and
 ``2lonly.*`` with ``cluster=``), keeps categorical and boolean columns as such, and drops into
 :class:`skmipool.MIPooledEstimator` and scikit-learn pipelines.
 """
