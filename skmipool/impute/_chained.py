@@ -1,7 +1,7 @@
 """ChainedImputer: multiple imputation by chained equations (mice) as a scikit-learn transformer.
 
 The models (norm, pmm, logreg, polyreg, polr) live in :mod:`skmipool.impute._models`,
-the multilevel ones (2l.norm, 2l.pmm, 2l.bin, 2lonly.*) in
+the multilevel ones (2l.norm, 2l.lrd, 2l.pmm, 2l.bin, 2lonly.*) in
 :mod:`skmipool.impute._multilevel`, the dtype handling in
 :mod:`skmipool.impute._columns`; this module holds the chain and the scikit-learn
 plumbing.
@@ -33,6 +33,7 @@ from skmipool.impute._models import (
 )
 from skmipool.impute._multilevel import (
     MixedLogitModel,
+    MixedLrdModel,
     MixedNormModel,
     MixedPmmModel,
     level_two_model,
@@ -45,11 +46,11 @@ __all__ = ["ChainedImputer"]
 # numeric columns with at most this many distinct observed values default to pmm
 FEW_DISTINCT_VALUES = 5
 SINGLE_LEVEL = ("pmm", "lrd", "norm", "logreg", "polyreg", "polr", "midastouch")
-LEVEL_ONE = ("2l.norm", "2l.pmm", "2l.bin")  # multilevel models of level-1 columns
+LEVEL_ONE = ("2l.norm", "2l.pmm", "2l.lrd", "2l.bin")  # multilevel models of level-1 columns
 LEVEL_TWO = ("2lonly.mean", "2lonly.norm", "2lonly.pmm")  # one value per cluster
 METHODS = SINGLE_LEVEL + LEVEL_ONE + LEVEL_TWO + TREE_METHODS
 # models that impute values (a delta adjustment shifts them), not levels
-VALUE_METHODS = ("pmm", "lrd", "norm", "midastouch", "2l.norm", "2l.pmm", *LEVEL_TWO)
+VALUE_METHODS = ("pmm", "lrd", "norm", "midastouch", "2l.norm", "2l.pmm", "2l.lrd", *LEVEL_TWO)
 VISIT_SEQUENCES = ("roman", "arabic", "monotone", "revmonotone")
 MAX_LEVELS = 50  # mice's maxcat: a numeric column imputed as categories has at most 50 values
 
@@ -75,6 +76,7 @@ class ChainedImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     Parameters
     ----------
     method : {"lrd", "pmm", "norm", "midastouch", "logreg", "polyreg", "polr", "cart", "rf", \
+"2l.lrd", \
 "2l.norm", "2l.pmm", "2l.bin", "2lonly.mean", "2lonly.norm", "2lonly.pmm"}, dict or None, \
 default=None
         Imputation model per column:
@@ -120,8 +122,11 @@ default=None
           slopes marked 2 in ``predictor_matrix``), every parameter drawn by
           Gibbs steps (mice's ``2l.norm``; ``heteroscedastic=True`` for its
           per-cluster residual variances).
+        - ``"2l.lrd"``: local residual draws on that model: the row's own
+          prediction (with its cluster's drawn random effect) plus a donor's
+          within-cluster residual, clipped to the observed range.
         - ``"2l.pmm"``: predictive mean matching on the predictions of that
-          model, with bootstrapped donors.
+          model, with bootstrapped donors; imputations are observed values.
         - ``"2l.bin"``: random-intercept logistic model for two-level columns
           (approximate posterior draws, as mice's ``2l.bin``).
         - ``"2lonly.mean"``, ``"2lonly.norm"``, ``"2lonly.pmm"``: level-2
@@ -135,8 +140,10 @@ default=None
         with more levels, ``"polyreg"`` for other categorical columns with
         more levels. With ``cluster``: ``"2lonly.pmm"`` for level-2 columns
         (constant within every cluster), ``"2l.bin"`` for two-valued level-1
-        columns, ``"2l.pmm"`` for other numeric level-1 columns (categorical
-        ones with more levels keep their single-level default). A string sets
+        columns, ``"2l.lrd"`` for other numeric level-1 columns, ``"2l.pmm"``
+        for those with at most 5 distinct observed values (the single-level
+        rule, one level down; categorical ones with more levels keep their
+        single-level default). A string sets
         the method of every numeric column (categorical columns keep their
         default; a ``"2l"`` string only the level-1 columns, a ``"2lonly"``
         string only the level-2 ones). A dict maps column names
@@ -197,7 +204,7 @@ default=None
         predictor, and comes back unchanged. Setting it switches the defaults
         to the multilevel methods (see ``method``).
     heteroscedastic : bool, default=False
-        ``2l.norm`` and ``2l.pmm``: one residual variance per cluster with a
+        ``2l.norm``, ``2l.lrd`` and ``2l.pmm``: one residual variance per cluster with a
         hierarchical prior (Kasim & Raudenbush 1998), as mice's ``2l.norm``;
         False: one residual variance, as mice's ``2l.pan`` and ``2l.lmer``.
     cluster_means : bool, default=True
@@ -369,6 +376,23 @@ default=None
     distribution ``N(0, Psi*)`` (and, with ``heteroscedastic``, a residual
     variance from its prior); the cluster means are those of the data
     transformed. Single-level methods ignore the clusters.
+
+    ``2l.pmm`` and ``2l.lrd`` match donors on ``x'beta^ + z'b~_c``, with each
+    donor cluster's own least-squares effects b~_c, so that the donors'
+    residuals are within-cluster residuals. Matched on the shrunken BLUP
+    b^_c instead, the residuals keep ``sigma^2 / psi b^_c`` of their
+    cluster's effect, rise with the prediction, and matching adds that
+    share of the donor's cluster effect to the recipient's own drawn effect
+    (first versions of 2l.pmm did: x slope +0.44 SD, tau^2 +6%). ``2l.lrd``
+    adds the donor's residual reflated by ``1 / sqrt(1 - h_i)`` (h_i its
+    leverage within its cluster) to the recipient's own prediction; it is
+    the default for numeric level-1 columns for the reason ``lrd`` is at
+    one level (pmm's pull toward the centre where donors are scarce). On the
+    two-level MAR simulation of the tests (50 clusters x 6, x and y MAR on a
+    level-2 w; 300 replications, M = 3): the default covers the x and w
+    slopes 0.937 and 0.963 (x slope bias -0.002) with tau^2 bias +5.6%;
+    ``2l.norm`` 0.913, 0.953, +6.2%; ``2l.pmm`` 0.897, 0.960 (x slope bias
+    +0.032, +0.32 SD), +4.3%; single-level ``pmm`` shrinks tau^2 by 53%.
 
     ``fit_transform`` returns the completed data of the last sweep.
     ``transform`` imputes the missing cells of new data with the parameters
@@ -914,8 +938,9 @@ default=None
             if spec.kind == "numeric" and (missing[:, j].any() or clustered):
                 distinct = np.unique(values[~missing[:, j], j]).size
                 methods[j] = "pmm" if distinct <= FEW_DISTINCT_VALUES else "lrd"
-                if clustered:
-                    methods[j] = "2l.bin" if distinct == 2 else "2l.pmm"
+                if clustered:  # the same rule at level 1: 2l.lrd, or 2l.pmm for few values
+                    methods[j] = "2l.pmm" if distinct <= FEW_DISTINCT_VALUES else "2l.lrd"
+                    methods[j] = "2l.bin" if distinct == 2 else methods[j]
             elif clustered and spec.kind == "categorical" and spec.n_levels == 2:
                 methods[j] = "2l.bin"
             if clustered and self._level_two[j]:
@@ -1245,6 +1270,10 @@ default=None
             return MixedNormModel(self.ridge, self.heteroscedastic, spec.name)
         if method == "2l.pmm":
             return MixedPmmModel(
+                self.ridge, self.donors, self.donor_bootstrap, self.heteroscedastic, spec.name
+            )
+        if method == "2l.lrd":
+            return MixedLrdModel(
                 self.ridge, self.donors, self.donor_bootstrap, self.heteroscedastic, spec.name
             )
         if method == "2l.bin":

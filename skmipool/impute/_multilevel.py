@@ -1,4 +1,4 @@
-"""Multilevel models of the chain: 2l.norm, 2l.pmm, 2l.bin and the 2lonly methods.
+"""Multilevel models of the chain: 2l.norm, 2l.pmm, 2l.lrd, 2l.bin and the 2lonly methods.
 
 Level-1 columns (varying within clusters) are imputed from a linear mixed
 model with a random intercept and optional random slopes,
@@ -66,6 +66,7 @@ __all__ = [
     "ClusterColumnData",
     "LevelTwoModel",
     "MixedLogitModel",
+    "MixedLrdModel",
     "MixedNormModel",
     "MixedPmmModel",
     "cluster_gram",
@@ -76,6 +77,9 @@ __all__ = [
 # sampler; mice's 2l.norm restarts 100 steps from fixed values at every call)
 BURN_IN = 20
 STEPS = 5
+# 2l.pmm and 2l.lrd: rows with leverage 1 - LEVERAGE_TOL or more (a cluster with as many
+# rows as random effects) have no residual of their own and do not donate
+LEVERAGE_TOL = 1e-8
 # 2l.bin: working weights p(1 - p) are kept above this (fitted probabilities of 0 or 1)
 MIN_WEIGHT = 1e-8
 
@@ -142,6 +146,31 @@ def cluster_gram(A: np.ndarray, cluster: np.ndarray, n_clusters: int) -> np.ndar
     for i in range(k):
         out[:, i, :] = indicator @ (A * A[:, i : i + 1])
     return out
+
+
+def within_cluster_fit(
+    m: ClusterMoments, beta: np.ndarray, X: np.ndarray, z: np.ndarray, cluster: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Donors' predictions ``x_i'beta^ + z_i'b~_c`` with each cluster's own least-squares
+    effects, and the leverages ``h_i = z_i'(Z_c'Z_c)^+ z_i`` of the rows.
+
+    ``b~_c = (Z_c'Z_c)^+ Z_c'(y_c - X_c beta^)`` (the cluster's unshrunk effects, a
+    pseudo-inverse where a cluster has fewer rows than random effects), so the residuals
+    ``y_c - X_c beta^ - Z_c b~_c`` are orthogonal to Z_c within every cluster: the
+    within-cluster residuals of a random-effects model (Hilden-Minton 1995; Loy &
+    Hofmann 2014, the "level-1 least-squares residuals"). The shrunken BLUP b^_c would
+    leave ``Z_c'(y_c - X_c beta^ - Z_c b^_c) = sigma^2 Psi^-1 b^_c`` in them: a share of
+    the donor's cluster effect that matching on the prediction then adds to the
+    recipient's own drawn effect. A residual's variance is ``sigma^2 (1 - h_i)``.
+    """
+    zr = m.zy - np.einsum("gji,j->gi", m.xz, beta)
+    q = z.size
+    zz_pinv = 1 / np.where(m.zz > 0, m.zz, np.inf) if q == 1 else np.linalg.pinv(m.zz)
+    b = np.einsum("gij,gj->gi", zz_pinv, zr)
+    Z = X[:, z]
+    fitted = X @ beta + np.einsum("ij,ij->i", Z, b[cluster])
+    leverage = np.einsum("ij,ijk,ik->i", Z, zz_pinv[cluster], Z)
+    return fitted, leverage
 
 
 @dataclass(frozen=True)
@@ -506,26 +535,64 @@ class MixedPmmModel(MixedNormModel):
 
     def fit(self, data, rng, draw):
         super().fit(data, rng, draw)
-        m, s = self._moments, self.state_
-        beta = s.beta_mean
-        K = m.zz + s.sigma2[:, None, None] * np.linalg.inv(s.psi)
-        b_hat = np.linalg.solve(K, (m.zy - np.einsum("gji,j->gi", m.xz, beta))[..., None])[..., 0]
         X = self.design_.matrix(data.work.extended(data.obs))
-        cluster = data.cluster_obs
-        fitted = X @ beta + np.einsum("ij,ij->i", X[:, self.design_.z], b_hat[cluster])
+        fitted, leverage = within_cluster_fit(
+            self._moments, self.state_.beta_mean, X, self.design_.z, data.cluster_obs
+        )
         values = data.y_obs
+        keep = np.flatnonzero(leverage < 1 - LEVERAGE_TOL)  # a donor with a residual of its own
+        if keep.size == 0:  # every cluster saturated (one row each): all rows donate
+            keep = np.arange(values.size)
         if draw and self.bootstrap:
-            rows = bootstrap_rows(fitted.size, rng)
+            rows = keep[bootstrap_rows(keep.size, rng)]
             order = rows[sort_order(fitted[rows])]
         else:
-            order = sort_order(fitted)
+            order = keep[sort_order(fitted[keep])]
         self.sorted_pred_ = fitted[order] + self.y_mean_
         self.donor_values_ = values[order]
+        self.donor_leverage_ = leverage[order]
         return self
 
     def impute(self, D, rng, draw):
         mean, _ = self.predict(D, rng, draw)
         return self.donor_values_[match_donors(self.sorted_pred_, mean, self.donors, rng, draw)]
+
+
+class MixedLrdModel(MixedPmmModel):
+    """Local residual draws on the multilevel predictive mean (``2l.lrd``).
+
+    The multilevel analogue of the single-level ``lrd``
+    (:class:`~skmipool.impute._models.LrdModel`; Schenker & Taylor 1996): the
+    donor is matched as in :class:`MixedPmmModel` (drawn parameters, donors an
+    approximate Bayesian bootstrap of the observed rows, matched over all
+    clusters), and the missing row gets its own predictive mean
+    ``x'beta* + z'b_c*``, which carries its cluster's drawn random effect,
+    plus the donor's residual ``y_i - x_i'beta^ - z_i'b^_c``, clipped to the
+    range of the observed values. The cluster effect thus comes from the
+    recipient's own cluster and only the level-1 residual from the donor, and
+    the imputation follows the regression where donors are scarce (the tail a
+    MAR mechanism empties), where pmm's donor values pull it toward the centre.
+    """
+
+    method = "2l.lrd"
+
+    def fit(self, data, rng, draw):
+        super().fit(data, rng, draw)
+        # the donors' within-cluster residuals, reflated to the residual variance: r_i has
+        # variance sigma^2 (1 - h_i); r_i / sqrt(1 - h_i) has sigma^2 (Davison & Hinkley
+        # 1997, eq. 6.9, modified residuals; Carpenter, Goldstein & Rasbash 2003 reflate the
+        # residuals of a multilevel bootstrap likewise)
+        residual = self.donor_values_ - self.sorted_pred_
+        self.donor_values_ = residual / np.sqrt(1 - self.donor_leverage_)
+        self.range_ = (float(data.y_obs.min()), float(data.y_obs.max()))
+        return self
+
+    def impute(self, D, rng, draw):
+        mean, _ = self.predict(D, rng, draw)
+        donor = match_donors(self.sorted_pred_, mean, self.donors, rng, draw)
+        # Schenker & Taylor (1996): own prediction plus the donor's residual, clipped to the
+        # observed range (as the single-level LrdModel)
+        return np.clip(mean + self.donor_values_[donor], *self.range_)
 
 
 class MixedLogitModel(MixedNormModel):
