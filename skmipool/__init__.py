@@ -30,7 +30,15 @@ from skmipool._tests import combine_chi_square, compare, pool_r_squared
 from skmipool._version import __version__
 from skmipool._wald import MITestResult
 
-_SUBMODULES = ("datasets", "estimands", "impute", "metrics", "model_selection", "models", "plotting")
+_SUBMODULES = (
+    "datasets",
+    "estimands",
+    "impute",
+    "metrics",
+    "model_selection",
+    "models",
+    "plotting",
+)
 
 
 def __getattr__(name):

@@ -262,13 +262,49 @@ def _pool_metric(name: str, scores: list[Score], level: float) -> dict:
     }
 
 
-def imputation_predictions(estimator, X) -> list[np.ndarray]:
-    """Imputation m's model on X completed by imputation m's imputer, for every m.
+def _fit_completions(estimator, X):
+    """The M completed datasets of the fit, when X is the data the estimator was fitted on.
+
+    Only with ``keep_imputations=True``: X must have the fit's index and columns and
+    agree with every observed cell of the kept completed data.
+    """
+    kept = getattr(estimator, "imputations_", None)
+    if kept is None or not isinstance(X, pd.DataFrame):
+        return None
+    first = kept[0]
+    if not (first.index.equals(X.index) and set(X.columns) <= set(first.columns)):
+        return None
+    observed = X.notna()
+    for col in X.columns:
+        rows = observed[col].to_numpy()
+        if not np.array_equal(
+            first[col].to_numpy()[rows].astype(object), X[col].to_numpy()[rows].astype(object)
+        ):
+            return None
+    return [frame[list(X.columns)] for frame in kept]
+
+
+def imputation_predictions(estimator, X, completions: str = "auto") -> list[np.ndarray]:
+    """Imputation m's model on imputation m's completed X, for every m.
 
     Classifiers give the probability of ``classes_[1]``, regressors their prediction.
+    ``completions``: ``"transform"`` completes X with imputation m's fitted imputer,
+    the outcome treated as missing; ``"fit"`` takes the completed datasets of the fit
+    (``keep_imputations=True``, X the data it was fitted on), whose imputations used
+    the outcome; ``"auto"``: ``"fit"`` when possible, else ``"transform"``.
     """
     check_is_fitted(estimator, "estimators_")
-    completed = estimator._completed_X(X)
+    if completions not in ("auto", "fit", "transform"):
+        raise ValueError(f'completions must be "auto", "fit" or "transform"; got {completions!r}.')
+    completed = None if completions == "transform" else _fit_completions(estimator, X)
+    if completed is None and completions == "fit":
+        raise ValueError(
+            'completions="fit" scores the completed datasets of the fit: fit the estimator '
+            "with keep_imputations=True and pass the X it was fitted on (same index and "
+            "observed values)."
+        )
+    if completed is None:
+        completed = estimator._completed_X(X)
     if is_classifier(estimator):
         return [
             e.predict_proba(x)[:, 1] for e, x in zip(estimator.estimators_, completed, strict=True)
@@ -301,15 +337,24 @@ def pool_scores(
     *,
     level: float = 0.95,
     auc_variance: str = "delong",
+    completions: str = "auto",
 ) -> pd.DataFrame:
     """Pooled performance of a fitted MIPooledEstimator on (X, y).
 
-    Imputation m's fitted model predicts X completed by imputation m's fitted
-    imputer (the outcome treated as missing, so it does not inform the
-    predictors), the M sets of predictions are scored against y, and each
-    metric is pooled with Rubin's rules on its inference scale (see the module
-    docstring). On the data the model was fitted on the figures are apparent
-    (optimistic); on new data they are external.
+    Imputation m's fitted model predicts imputation m's completed X, the M
+    sets of predictions are scored against y, and each metric is pooled with
+    Rubin's rules on its inference scale (see the module docstring).
+
+    Which completed X: on new data, X completed by imputation m's fitted
+    imputer with the outcome treated as missing (it must not inform the
+    predictors of the rows it is compared with). On the data the model was
+    fitted on, with ``keep_imputations=True``, the fit's own completed
+    datasets (the apparent performance psfmi's ``pool_performance``
+    reports); their imputations used the outcome, so the figures are
+    optimistic twice over (overfitting, and the outcome in the imputation:
+    Wahl et al. 2016's "MI-Val"). Internal validation corrects both:
+    :func:`skmipool.model_selection.cross_validate`,
+    :func:`skmipool.model_selection.bootstrap_validate`.
 
     Parameters
     ----------
@@ -327,6 +372,10 @@ def pool_scores(
         Confidence level.
     auc_variance : {"delong", "hanley_mcneil"}, default="delong"
         Completed-data variance of the AUC.
+    completions : {"auto", "fit", "transform"}, default="auto"
+        ``"fit"``: the fit's completed datasets (needs ``keep_imputations=True``
+        and the X of the fit); ``"transform"``: X completed by the fitted
+        imputers, outcome missing; ``"auto"``: ``"fit"`` when possible.
 
     Returns
     -------
@@ -353,7 +402,7 @@ def pool_scores(
             f"the classification metrics {names} score probabilities, and the inner "
             f"estimator has no predict_proba."
         )
-    predictions = imputation_predictions(estimator, X)
+    predictions = imputation_predictions(estimator, X, completions)
     return pool_predictions(
         predictions,
         outcome_indicator(estimator, y),
