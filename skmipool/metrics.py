@@ -71,7 +71,7 @@ _DEFAULT = {
 _AUC_VARIANCES = ("delong", "hanley_mcneil")
 
 
-def _metric_list(metrics, task: str) -> list[str]:
+def metric_list(metrics, task: str) -> list[str]:
     """The metric names to compute, checked against the task of the model."""
     if metrics is None:
         return list(_DEFAULT[task])
@@ -157,7 +157,7 @@ def _scores(predictions, y, metrics, task, auc_variance) -> dict[str, list[Score
         raise ValueError(f'task must be "classification" or "regression"; got {task!r}.')
     if auc_variance not in _AUC_VARIANCES:
         raise ValueError(f"auc_variance must be one of {_AUC_VARIANCES}; got {auc_variance!r}.")
-    names = _metric_list(metrics, task)
+    names = metric_list(metrics, task)
     y = check_outcome(y, task)
     if task == "classification":
         y = y.astype(float).astype(bool)
@@ -395,7 +395,7 @@ def pool_scores(
     """
     level = check_level(level)
     task = "classification" if is_classifier(estimator) else "regression"
-    names = _metric_list(metrics, task)
+    names = metric_list(metrics, task)
     check_outcome(y, task)
     if task == "classification" and not hasattr(estimator, "predict_proba"):
         raise TypeError(
