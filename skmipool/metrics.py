@@ -61,7 +61,13 @@ from sklearn.utils.validation import check_is_fitted
 from skmipool._performance import METRICS, Score, roc_auc_hanley_mcneil
 from skmipool._results import check_level, pool_estimates
 
-__all__ = ["METRIC_NAMES", "pool_predictions", "pool_scores", "score_imputations"]
+__all__ = [
+    "METRIC_NAMES",
+    "calibration_table",
+    "pool_predictions",
+    "pool_scores",
+    "score_imputations",
+]
 
 METRIC_NAMES = tuple(METRICS)
 _DEFAULT = {
@@ -410,4 +416,75 @@ def pool_scores(
         task=task,
         level=level,
         auc_variance=auc_variance,
+    )
+
+
+def calibration_table(
+    estimator, X, y, *, n_bins: int = 10, completions: str = "auto"
+) -> pd.DataFrame:
+    """Observed against predicted risk by groups of predicted risk, averaged over imputations.
+
+    In each imputation the rows are split into ``n_bins`` groups of equal size
+    by that imputation's predicted probability; the group's mean prediction
+    and observed event rate are averaged over the M imputations, group by group
+    (the grouped calibration plot of Steyerberg 2019, ch. 15, pooled as the
+    mean of the M curves).
+
+    Parameters
+    ----------
+    estimator : fitted MIPooledEstimator (a classifier)
+    X, y : data
+        X may contain NaN; y complete, two classes.
+    n_bins : int, default=10
+        Number of groups (deciles of risk by default).
+    completions : {"auto", "fit", "transform"}, default="auto"
+        See :func:`pool_scores`.
+
+    Returns
+    -------
+    DataFrame
+        One row per group: ``predicted``, ``observed`` (means over the
+        imputations), ``observed_min``, ``observed_max`` (their range over the
+        imputations) and ``n``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skmipool import MIPooledEstimator
+    >>> from skmipool.datasets import load_boys
+    >>> from skmipool.metrics import calibration_table
+    >>> boys = load_boys().dropna(subset=["bmi"])
+    >>> X, y = boys[["age", "hc"]], (boys["bmi"] > 18).astype(int)
+    >>> mi = MIPooledEstimator(LogisticRegression(C=np.inf), n_imputations=3,
+    ...                        random_state=0).fit(X, y)
+    >>> calibration_table(mi, X, y, n_bins=5).shape
+    (5, 5)
+    """
+    if not is_classifier(estimator):
+        raise ValueError(
+            "calibration_table compares predicted risks with events: it needs a classifier."
+        )
+    if not isinstance(n_bins, int | np.integer) or n_bins < 2:
+        raise ValueError(f"n_bins must be an integer of at least 2; got {n_bins!r}.")
+    check_outcome(y, "classification")
+    events = outcome_indicator(estimator, y)
+    if n_bins > events.size:
+        raise ValueError(f"n_bins={n_bins} groups for {events.size} rows: use fewer groups.")
+    predicted, observed, counts = [], [], None
+    for p in imputation_predictions(estimator, X, completions):
+        groups = np.array_split(np.argsort(p, kind="stable"), n_bins)
+        predicted.append([p[g].mean() for g in groups])
+        observed.append([events[g].mean() for g in groups])
+        counts = [g.size for g in groups]
+    predicted, observed = np.array(predicted), np.array(observed)
+    return pd.DataFrame(
+        {
+            "predicted": predicted.mean(axis=0),
+            "observed": observed.mean(axis=0),
+            "observed_min": observed.min(axis=0),
+            "observed_max": observed.max(axis=0),
+            "n": counts,
+        },
+        index=pd.RangeIndex(1, n_bins + 1, name="group"),
     )

@@ -17,7 +17,7 @@ from skmipool._performance import (
     calibration_intercept,
     calibration_slope,
 )
-from skmipool.metrics import pool_predictions, pool_scores, score_imputations
+from skmipool.metrics import calibration_table, pool_predictions, pool_scores, score_imputations
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +206,34 @@ def test_bad_input_is_named(fitted_classifier):
         pool_scores(reg, X, y, "roc_auc")
     with pytest.raises(ValueError, match="separates the classes perfectly"):
         pool_predictions([y.to_numpy(), y.to_numpy()], y, "roc_auc")
+
+
+def test_calibration_table_groups_by_risk_and_averages_over_imputations(fitted_classifier):
+    mi, X, y = fitted_classifier
+    table = calibration_table(mi, X, y, n_bins=4)
+    preds = [
+        e.predict_proba(c[X.columns])[:, 1]
+        for e, c in zip(mi.estimators_, mi.imputations_, strict=True)
+    ]
+    lowest = [y.to_numpy()[np.argsort(p, kind="stable")[:50]].mean() for p in preds]
+    assert table["n"].tolist() == [50, 50, 50, 50]
+    assert table.loc[1, "observed"] == pytest.approx(np.mean(lowest))
+    assert table["predicted"].is_monotonic_increasing
+    assert (table["observed_min"] <= table["observed"]).all()
+    with pytest.raises(ValueError, match="n_bins"):
+        calibration_table(mi, X, y, n_bins=1)
+
+
+def test_plot_calibration_draws_the_groups(fitted_classifier):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from skmipool.plotting import plot_calibration
+
+    mi, X, y = fitted_classifier
+    ax = plot_calibration(mi, X, y, n_bins=5)
+    groups = ax.get_lines()[1]
+    assert np.allclose(groups.get_xdata(), calibration_table(mi, X, y, n_bins=5)["predicted"])
+    assert "slope" in groups.get_label()
+    plt.close("all")
