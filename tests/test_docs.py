@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 API = (ROOT / "docs" / "api.md").read_text()
 DOCUMENTED = set(re.findall(r"^::: ([\w.]+)$", API, flags=re.M))
 PUBLIC_MODULES = ["skmipool", "skmipool.estimands", "skmipool.plotting", "skmipool.datasets"]
+PUBLIC_MODULES += ["skmipool.metrics", "skmipool.model_selection"]
 PUBLIC_MODULES += [
     m for m in ("skmipool.models", "skmipool.impute") if (ROOT / m.replace(".", "/")).is_dir()
 ]
