@@ -30,7 +30,17 @@ from skmipool._tests import combine_chi_square, compare, pool_r_squared
 from skmipool._version import __version__
 from skmipool._wald import MITestResult
 
-_SUBMODULES = ("datasets", "estimands", "explore", "impute", "models", "plotting", "simulate")
+_SUBMODULES = (
+    "datasets",
+    "estimands",
+    "explore",
+    "impute",
+    "metrics",
+    "model_selection",
+    "models",
+    "plotting",
+    "simulate",
+)
 
 
 def __getattr__(name):

@@ -47,6 +47,7 @@ from skmipool._collinearity import check_observed_collinearity
 from skmipool._contrasts import default_analysis, is_categorical, learn_levels, plain_value
 from skmipool._estimate import Estimate
 from skmipool._fits import pool, pool_bootstrap_mi
+from skmipool._intervals import prediction_intervals
 from skmipool._results import Summary, how_many_imputations
 from skmipool._validation import as_pandas
 from skmipool._version import __version__
@@ -1474,6 +1475,58 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
     def decision_function(self, X):
         """Mean of the M estimators' decision functions."""
         return self._mean_over(self._completed_X(X), "decision_function")
+
+    def predict_interval(self, X, level: float = 0.95) -> pd.DataFrame:
+        """Pooled predictions for new rows with confidence (and prediction) intervals.
+
+        For linear models and GLMs (``estimand="coef"``): imputation m completes X
+        with its fitted imputer (the outcome treated as missing) and gives the
+        linear predictor eta_m = z_m' beta_m with variance z_m' V_m z_m; the M
+        values are pooled with Rubin's rules (T = U + (1 + 1/M) B) and the
+        t(df) interval is mapped through the inverse link (probabilities of
+        ``classes_[1]`` for a logistic model, means for a log link). df is
+        Satterthwaite's for T (U known to ``dfcom_`` df, B to M - 1), between
+        M - 1 and ``dfcom_``: a missing predictor of the new row makes B the
+        uncertainty about that individual, where Barnard and Rubin's df would
+        fall below 1.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            New rows; may contain NaN.
+        level : float, default=0.95
+            Confidence level, in (0, 1).
+
+        Returns
+        -------
+        DataFrame
+            Indexed like X: ``estimate, lower, upper`` (response scale),
+            ``std_error`` (sqrt T, link scale), ``df``, ``fmi``; for least
+            squares (LinearRegression, OLSRegressor, a Gaussian GLM or formula
+            model) also ``pi_lower, pi_upper``, the interval for a new
+            individual's outcome, eta +/- t(df) sqrt(T + sigma²) with sigma²
+            the residual variance averaged over the imputations.
+
+        Examples
+        --------
+        >>> from skmipool import MIPooledEstimator
+        >>> from skmipool.datasets import load_nhanes
+        >>> df = load_nhanes()
+        >>> mi = MIPooledEstimator(n_imputations=5, random_state=0).fit(
+        ...     df[["age", "bmi"]], df["chl"])
+        >>> new = df[["age", "bmi"]].iloc[:2]
+        >>> list(mi.predict_interval(new).columns)
+        ['estimate', 'lower', 'upper', 'std_error', 'df', 'fmi', 'pi_lower', 'pi_upper']
+        """
+        check_is_fitted(self)
+        if self.estimand != "coef" or self.inference != "rubin":
+            raise ValueError(
+                "predict_interval pools the linear predictor from the coefficients: it needs "
+                'estimand="coef" and inference="rubin".'
+            )
+        completed = self._completed_X(X)
+        index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(completed[0]))
+        return prediction_intervals(self.estimators_, completed, self.pooled_, level, index)
 
     def score(self, X, y, sample_weight=None):
         """Accuracy (classifiers) or R² (regressors) of :meth:`predict`."""

@@ -17,8 +17,10 @@ from scipy import stats
 from skmipool._results import PooledResult, check_level, how_many_imputations, t_quantile
 from skmipool._sensitivity import TippingPointResult
 from skmipool.explore import md_pattern, traces
+from skmipool.metrics import calibration_table, pool_scores
 
 __all__ = [
+    "plot_calibration",
     "plot_density",
     "plot_estimates",
     "plot_fmi",
@@ -781,4 +783,73 @@ def plot_tipping_point(result: TippingPointResult, ax=None):
     ax.set_ylabel(result.term)
     ax.set_title(f"Tipping-point analysis of {result.term!r}")
     ax.legend(fontsize="small")
+    return ax
+
+
+def plot_calibration(estimator, X, y, *, n_bins: int = 10, completions: str = "auto", ax=None):
+    """Calibration plot of a pooled risk model: observed against predicted risk.
+
+    Groups of predicted risk (:func:`skmipool.metrics.calibration_table`): the
+    mean over the imputations of each group's observed event rate against its
+    mean prediction, a vertical bar for the range over the imputations, the
+    diagonal of perfect calibration, and the pooled calibration intercept and
+    slope (:func:`skmipool.metrics.pool_scores`) in the legend.
+
+    Parameters
+    ----------
+    estimator : fitted MIPooledEstimator (a classifier)
+    X, y : data
+        X may contain NaN; y complete.
+    n_bins : int, default=10
+        Number of groups of predicted risk.
+    completions : {"auto", "fit", "transform"}, default="auto"
+        See :func:`skmipool.metrics.pool_scores`.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skmipool import MIPooledEstimator
+    >>> from skmipool.datasets import load_boys
+    >>> from skmipool.plotting import plot_calibration
+    >>> boys = load_boys().dropna(subset=["bmi"])
+    >>> X, y = boys[["age", "hc"]], (boys["bmi"] > 18).astype(int)
+    >>> mi = MIPooledEstimator(LogisticRegression(C=np.inf), n_imputations=3,
+    ...                        random_state=0).fit(X, y)
+    >>> plot_calibration(mi, X, y).get_xlabel()
+    'predicted risk'
+    >>> plt.close("all")
+    """
+    table = calibration_table(estimator, X, y, n_bins=n_bins, completions=completions)
+    cal = pool_scores(
+        estimator, X, y, ["calibration_intercept", "calibration_slope"], completions=completions
+    )
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4.5), layout="constrained")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8, label="ideal")
+    ax.vlines(table["predicted"], table["observed_min"], table["observed_max"], color=_OBSERVED)
+    a = cal.loc["calibration_intercept", "estimate"]
+    b = cal.loc["calibration_slope", "estimate"]
+    ax.plot(
+        table["predicted"],
+        table["observed"],
+        marker="o",
+        color=_OBSERVED,
+        label=f"groups (mean of M); intercept {a:.2f}, slope {b:.2f}",
+    )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("predicted risk")
+    ax.set_ylabel("observed proportion")
+    ax.set_title("Calibration, pooled over imputations")
+    ax.legend(fontsize="small", loc="upper left")
     return ax

@@ -17,6 +17,7 @@ PUBLIC_MODULES = [
     "skmipool.datasets",
     "skmipool.simulate",
 ]
+PUBLIC_MODULES += ["skmipool.metrics", "skmipool.model_selection"]
 PUBLIC_MODULES += [
     m for m in ("skmipool.models", "skmipool.impute") if (ROOT / m.replace(".", "/")).is_dir()
 ]
