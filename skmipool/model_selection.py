@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,9 @@ from sklearn.base import clone, is_classifier
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.utils import check_random_state
 
-from skmipool._results import check_level
+from skmipool._estimator import MIPooledEstimator
+from skmipool._fits import pool
+from skmipool._results import PooledResult, check_level, check_real
 from skmipool.metrics import (
     check_outcome,
     imputation_predictions,
@@ -39,8 +42,9 @@ from skmipool.metrics import (
     pool_predictions,
     score_imputations,
 )
+from skmipool.models import FormulaModel
 
-__all__ = ["bootstrap_validate", "cross_validate"]
+__all__ = ["BackwardSelection", "backward_selection", "bootstrap_validate", "cross_validate"]
 
 # no-information value of an error-type metric for the .632+ rule (Efron & Tibshirani
 # 1997, eq. 27): the AUC of a prediction unrelated to the outcome is 1/2
@@ -335,3 +339,137 @@ def _632_plus(name: str, apparent: float, oob: float, full, X, y) -> float:
     weight = 0.632 / (1.0 - 0.368 * rel)  # eq. 32
     err = (1.0 - weight) * err_app + weight * err_oob
     return loss(err)  # the maps 1 - x and x are their own inverses
+
+
+# ----------------------------------------------------------- backward selection
+
+
+@dataclass(frozen=True)
+class BackwardSelection:
+    """The path and the result of :func:`backward_selection`.
+
+    Attributes
+    ----------
+    path : DataFrame
+        One row per step: ``removed`` (the term), its pooled D1 ``statistic``,
+        ``df1``, ``df2``, ``p_value``, and the ``formula`` after the step. The
+        last row has ``removed`` None: the test of the term that stayed with
+        the largest p-value (or no row when no term was eligible).
+    formula : str
+        The selected model's formula.
+    pooled : PooledResult
+        The selected model pooled over the same imputations.
+    """
+
+    path: pd.DataFrame
+    formula: str
+    pooled: PooledResult
+
+
+def _eligible(terms: list[str], keep: set[str]) -> list[str]:
+    """Terms that may go: not kept, and not inside a higher-order term that stays.
+
+    R's ``drop1`` and psfmi respect marginality: ``a`` stays while ``a:b`` is in the
+    model.
+    """
+    parts = {t: set(t.split(":")) for t in terms}
+    return [
+        t for t in terms if t not in keep and not any(u != t and parts[t] < parts[u] for u in terms)
+    ]
+
+
+def backward_selection(estimator, *, p_remove: float = 0.157, keep: Sequence[str] = ()):
+    """Backward elimination by pooled D1 p-values over the same imputations (psfmi_lr).
+
+    Starting from the fitted model, each step pools the analysis over the kept
+    completed data sets, tests every eligible term with the pooled D1 (all of a
+    factor's dummies together; :meth:`PooledResult.wald_test_terms`) and
+    removes the term with the largest p-value when it exceeds ``p_remove``.
+    The imputations are not redone: every model is fitted to the same M
+    completed data sets, as psfmi's ``psfmi_lr(method = "D1")``. Selection by
+    Rubin's rules on Wald tests is what Wood, White & Royston (2008) recommend
+    among the MI selection strategies; its p-values after selection are still
+    too small, and the whole selection must be repeated inside each resample to
+    validate the selected model.
+
+    Parameters
+    ----------
+    estimator : MIPooledEstimator
+        Fitted with ``keep_imputations=True`` and a
+        :class:`skmipool.models.FormulaModel` analysis.
+    p_remove : float, default=0.157
+        Remove a term while its pooled p-value is above this (0.157: the AIC
+        criterion for one df, psfmi's default).
+    keep : sequence of str
+        Terms never removed.
+
+    Returns
+    -------
+    BackwardSelection
+
+    Examples
+    --------
+    >>> from skmipool import MIPooledEstimator
+    >>> from skmipool.datasets import load_nhanes2
+    >>> from skmipool.model_selection import backward_selection
+    >>> from skmipool.models import FormulaModel
+    >>> mi = MIPooledEstimator(
+    ...     FormulaModel("chl ~ age + bmi + hyp"), n_imputations=10, keep_imputations=True,
+    ...     random_state=1,
+    ... ).fit(load_nhanes2())
+    >>> sel = backward_selection(mi, p_remove=0.157)
+    >>> sel.path["removed"].tolist()
+    ['hyp', None]
+    >>> sel.formula
+    'chl ~ age + bmi + hyp - hyp'
+    """
+    if not isinstance(estimator, MIPooledEstimator) or not hasattr(estimator, "pooled_"):
+        raise TypeError(
+            "backward_selection needs a fitted MIPooledEstimator (fit it first, with "
+            "keep_imputations=True and a FormulaModel analysis)."
+        )
+    analysis = estimator.estimators_[0]
+    if not isinstance(analysis, FormulaModel):
+        raise TypeError(
+            f"backward_selection removes terms from a formula; the analysis is "
+            f"{type(analysis).__name__}. Use MIPooledEstimator(FormulaModel(...))."
+        )
+    completed = getattr(estimator, "imputations_", None)
+    if completed is None:
+        raise ValueError(
+            "backward_selection refits every model on the same completed data sets; fit the "
+            "estimator with keep_imputations=True."
+        )
+    p_remove = check_real("p_remove", p_remove, low=0.0, high=1.0)
+    keep = {str(k) for k in ([keep] if isinstance(keep, str) else keep)}
+    formula = analysis.formula
+    params = analysis.get_params()
+    unknown = keep - set(estimator.pooled_.model_terms)
+    if unknown:
+        raise ValueError(
+            f"keep names {sorted(unknown)}, which are not terms of the model; its terms are "
+            f"{list(estimator.pooled_.model_terms)}."
+        )
+    rows, pooled = [], estimator.pooled_
+    while True:
+        tests = pooled.wald_test_terms()
+        candidates = _eligible(list(tests.index), keep)
+        if not candidates:
+            break
+        worst = tests.loc[candidates, "p_value"].idxmax()
+        test = tests.loc[worst]
+        if test["p_value"] <= p_remove:
+            rows.append({"removed": None, **test[["statistic", "df1", "df2", "p_value"]]})
+            rows[-1]["formula"] = formula
+            break
+        formula = f"{formula} - {worst}"
+        fits = [clone(analysis).set_params(**{**params, "formula": formula}) for _ in completed]
+        pooled = pool(
+            [f.fit(c) for f, c in zip(fits, completed, strict=True)], dfcom=estimator.dfcom
+        )
+        row = {"removed": worst, **test[["statistic", "df1", "df2", "p_value"]]}
+        rows.append({**row, "formula": formula})
+    path = pd.DataFrame(rows, columns=["removed", "statistic", "df1", "df2", "p_value", "formula"])
+    path["removed"] = pd.Series([r["removed"] for r in rows], dtype=object)  # None stays None
+    path.index = pd.RangeIndex(1, len(path) + 1, name="step")
+    return BackwardSelection(path, formula, pooled)

@@ -164,3 +164,13 @@ def test_user_guide_clustered_data_example_runs(capsys):
     ]
     assert namespace["mi"].pooled_.dfcom == 97  # 100 schools - 3 fixed effects
     assert 0.4 < namespace["icc"] < 0.6
+
+
+def test_prediction_page_selection_example_runs(capsys):
+    """The backward-selection example of docs/prediction.md, run as written (~3 s)."""
+    page = (ROOT / "docs" / "prediction.md").read_text()
+    (block,) = _python_blocks(page, "## Variable selection across imputations")
+    namespace = {}
+    exec(compile(block, "prediction.md", "exec"), namespace)
+    assert "removed" in capsys.readouterr().out
+    assert namespace["sel"].path["removed"].iloc[0] == "hyp"
