@@ -8,7 +8,7 @@ schools, 848 missing), 10 sweeps each, side by side in one run:
   2l.norm ignores), without cluster means;
 - ``2l.norm`` with one residual variance, random intercept, sex and texp fixed: the
   model of mice's ``2l.pan``;
-- the default (``2l.pmm`` with cluster means of sex) for reference;
+- the default (``2l.lrd`` with cluster means of sex) for reference;
 - with Rscript on the PATH: R mice ``2l.norm`` and ``2l.pan`` (Debian's r-cran-pan) with
   the same models, ``mice(popmis, m = 5, maxit = 10, ...)`` timed inside R.
 
@@ -65,7 +65,7 @@ def python_arms(names):
         "2l.norm (one residual variance; mice 2l.pan's model)": dict(
             method={"popular": "2l.norm"}, predictor_matrix=pm_pan, cluster_means=False
         ),
-        "default (2l.pmm, cluster means)": dict(),
+        "default (2l.lrd, cluster means)": dict(),
     }
 
 
