@@ -8,11 +8,8 @@ along delta (the tipping-point analysis of Ratitch, O'Kelly & Tosiello 2013).
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
-from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -21,6 +18,7 @@ from sklearn.utils import check_random_state
 
 from skmipool._estimator import MIPooledEstimator, OutcomeOnlyImputationWarning
 from skmipool._results import check_level
+from skmipool._validation import real_array
 from skmipool.impute import ChainedImputer
 
 __all__ = ["TippingPointResult", "tipping_point"]
@@ -71,22 +69,15 @@ class TippingPointResult:
 
 
 def _deltas(values) -> np.ndarray:
-    if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
-        raise TypeError(
-            f"deltas must be a sequence of numbers, e.g. [-2, -1, 0, 1, 2]; got {values!r}."
+    """The grid of shifts: finite numbers, sorted, with 0 (missing at random) the reference."""
+    grid = np.atleast_1d(real_array("deltas", values))
+    if grid.ndim != 1 or grid.size == 0:
+        raise ValueError(
+            f"deltas must be a non-empty list of shifts, e.g. [-2, -1, 0, 1, 2]; got {values!r}."
         )
-    out = []
-    for v in values:
-        if (
-            isinstance(v, bool)
-            or not isinstance(v, Real | np.floating | np.integer)
-            or not math.isfinite(v)
-        ):
-            raise TypeError(f"deltas must be finite numbers; got {v!r} among {list(values)!r}.")
-        out.append(float(v))
-    if not out:
-        raise ValueError("deltas is empty: give the shifts to try, e.g. [-2, -1, 0, 1, 2].")
-    return np.unique(np.append(out, 0.0))  # delta = 0 (missing at random) is the reference
+    if not np.isfinite(grid).all():
+        raise ValueError(f"deltas must be finite numbers; got {list(values)!r}.")
+    return np.unique(np.append(grid, 0.0))
 
 
 def tipping_point(estimator, X, y, column, deltas, *, term, level: float = 0.95):

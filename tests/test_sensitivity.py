@@ -122,10 +122,12 @@ def test_tipping_point_bad_input(nhanes):
     mi = MIPooledEstimator(n_imputations=2, random_state=0)
     with pytest.raises(ValueError, match="term 'weight' is not a term of the analysis"):
         tipping_point(mi, X, y, "bmi", [1.0], term="weight")
-    with pytest.raises(ValueError, match="deltas is empty"):
+    with pytest.raises(ValueError, match="deltas must be a non-empty list"):
         tipping_point(mi, X, y, "bmi", [], term="bmi")
-    with pytest.raises(TypeError, match="deltas must be finite numbers"):
+    with pytest.raises(TypeError, match="deltas must hold real numbers"):
         tipping_point(mi, X, y, "bmi", [1.0, "a"], term="bmi")
+    with pytest.raises(ValueError, match="deltas must be finite numbers"):
+        tipping_point(mi, X, y, "bmi", [1.0, np.inf], term="bmi")
     with pytest.raises(TypeError, match="imputer is SimpleImputer"):
         tipping_point(MIPooledEstimator(imputer=SimpleImputer()), X, y, "bmi", [1.0], term="bmi")
     with pytest.raises(TypeError, match="must be a MIPooledEstimator"):
