@@ -1124,13 +1124,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             for b in range(n_boot)
             for d in range(n_imp)
         )
-        parallel = Parallel(
-            n_jobs=self.n_jobs, verbose=max(self.verbose - 1, 0), return_as="generator"
-        )
-        results = list(_progress(parallel(tasks), n_boot * n_imp, self.verbose))
-        for r in results:
-            if isinstance(r, _Failure):
-                r.raise_()
+        results = self._run(tasks, n_boot * n_imp)
         self.imputers_ = [r.imputer for r in results]
         self.estimators_ = [r.estimator for r in results]
         if self.keep_imputations:  # each resample has rows of its own: no original index
@@ -1152,6 +1146,10 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             delayed(_impute_and_fit)(start + i + 1, imputer, estimator, data, n_x, plan, int(s))
             for i, s in enumerate(seeds)
         )
+        return self._run(tasks, count)
+
+    def _run(self, tasks, count: int) -> list[_Imputation]:
+        """Run the workers with joblib (n_jobs, the active backend); raise the first failure."""
         parallel = Parallel(
             n_jobs=self.n_jobs, verbose=max(self.verbose - 1, 0), return_as="generator"
         )
