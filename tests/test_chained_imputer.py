@@ -1080,12 +1080,12 @@ def test_workspace_cross_products_follow_the_updates(mixed):
 
     imp = ChainedImputer(random_state=0)
     imp.fit(mixed)
-    values = imp._completed.copy()
+    values = imp._training.copy()
     work = Workspace(values, imp._specs, imp._offsets)
     rng = np.random.default_rng(0)
     for j in [0, 1, 4, 0, 2, 6, 1]:  # numeric and categorical columns, some twice
         rows = np.flatnonzero(rng.random(values.shape[0]) < 0.3)
-        pool_ = imp._completed[:, j]
+        pool_ = imp._training[:, j]
         work.update(j, rows, pool_[rng.integers(0, pool_.size, rows.size)])
         np.testing.assert_allclose(work.gram, work.design.T @ work.design, atol=1e-9)
         np.testing.assert_allclose(work.sums, work.design.sum(axis=0), atol=1e-9)

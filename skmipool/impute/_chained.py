@@ -52,6 +52,9 @@ METHODS = SINGLE_LEVEL + LEVEL_ONE + LEVEL_TWO + TREE_METHODS
 # models that impute values (a delta adjustment shifts them), not levels
 VALUE_METHODS = ("pmm", "lrd", "norm", "midastouch", "2l.norm", "2l.pmm", "2l.lrd", *LEVEL_TWO)
 VISIT_SEQUENCES = ("roman", "arabic", "monotone", "revmonotone")
+# rows of the completed data a fitted imputer keeps for transform (start values, models of the
+# columns complete at fit): a bound, so that a fitted imputer does not grow with n
+TRAINING_ROWS = 5000
 MAX_LEVELS = 50  # mice's maxcat: a numeric column imputed as categories has at most 50 values
 
 
@@ -397,13 +400,16 @@ default=None
     ``fit_transform`` returns the completed data of the last sweep.
     ``transform`` imputes the missing cells of new data with the parameters
     drawn in the last sweep (for ``pmm``, the donors and their predictions of
-    the last sweep) plus fresh draws: starting values are drawn from the
-    completed training data, and rows with several missing cells are
-    completed by ``max_iter`` sweeps with those parameters. A column complete
-    at fit that is missing in ``transform`` is modelled then, with a
-    parameter draw, from the completed training data, which the fitted
-    imputer keeps (n_samples x n_features floats). Observed cells are never
-    changed. Each call advances ``random_state_``.
+    the last sweep) plus fresh draws: starting values are drawn from a
+    random sample of at most 5000 rows of the completed training data, drawn
+    at the end of fit, and rows with several missing cells are completed by
+    ``max_iter`` sweeps with those parameters. A column complete at fit that
+    is missing in ``transform`` is modelled then, with a parameter draw, from
+    that sample: its posterior is that of 5000 rows, wider than the full
+    data's for larger n, so these imputations stay proper but are less
+    efficient. The fitted imputer keeps that sample (at most 5000 x
+    n_features floats) and its models, not the completed data. Observed cells
+    are never changed. Each call advances ``random_state_``.
 
     Array input is numeric and returns a float array; DataFrame input
     returns a DataFrame with the same index, columns and dtypes (imputed
@@ -702,8 +708,23 @@ default=None
             )
         self._methods = methods
         self._models = models
-        self._completed = values.copy()  # models complete-at-fit columns in transform
+        self._keep_training_rows(values, rng)
         return data, values, missing
+
+    def _keep_training_rows(self, values, rng):
+        """Keep a random sample of at most ``TRAINING_ROWS`` rows of the completed data.
+
+        ``transform`` draws its start values from them and models the columns complete at
+        fit on them. Drawn after the last sweep, so fit's results do not depend on it.
+        """
+        n = values.shape[0]
+        rows = np.arange(n)
+        if n > TRAINING_ROWS:
+            rows = np.sort(rng.choice(n, TRAINING_ROWS, replace=False))
+        self._training = values[rows]
+        codes = self._cluster_codes_fit
+        self._training_clusters = None if codes is None else codes[rows]
+        self._cluster_codes_fit = None  # n codes, needed at fit only
 
     # ------------------------------------------------------------ transform
 
@@ -737,16 +758,16 @@ default=None
         models = {j: self._models.get(j) for j in todo if j not in self._passive}
         if any(m is None for m in models.values()):
             train = Workspace(
-                self._completed.copy(),
+                self._training.copy(),
                 self._specs,
                 self._offsets,
-                cluster=self._cluster_codes_fit,
+                cluster=self._training_clusters,
                 n_clusters=self._n_clusters,
             )
-            everything, nothing = np.arange(self._completed.shape[0]), np.arange(0)
+            everything, nothing = np.arange(self._training.shape[0]), np.arange(0)
             for j, m in models.items():
-                if m is None:  # complete at fit: model it now from the completed training data
-                    y = self._completed[:, j]
+                if m is None:  # complete at fit: model it now from the kept training rows
+                    y = self._training[:, j]
                     column = self._column(train, j, everything, nothing, y)
                     models[j] = self._model(self._methods[j], j, y).fit(column, rng, draw)
         cluster, n_clusters = None, 0
@@ -754,7 +775,7 @@ default=None
             cluster, n_clusters = self._cluster_codes(data, fit=False)
         rows = {j: np.flatnonzero(missing[:, j]) for j in todo}
         for j in todo:
-            values[rows[j], j] = self._start(self._completed[:, j], j, rows[j].size, rng)
+            values[rows[j], j] = self._start(self._training[:, j], j, rows[j].size, rng)
         work = Workspace(
             values,
             self._specs,

@@ -534,6 +534,12 @@ class MixedPmmModel(MixedNormModel):
         self.bootstrap = bootstrap
 
     def fit(self, data, rng, draw):
+        self._fit_donors(data, rng, draw)
+        return self
+
+    def _fit_donors(self, data, rng, draw) -> np.ndarray:
+        """Fit, set the sorted donors, and return their leverages (2l.lrd's, at fit only:
+        not kept, n_obs floats)."""
         super().fit(data, rng, draw)
         X = self.design_.matrix(data.work.extended(data.obs))
         fitted, leverage = within_cluster_fit(
@@ -550,8 +556,7 @@ class MixedPmmModel(MixedNormModel):
             order = keep[sort_order(fitted[keep])]
         self.sorted_pred_ = fitted[order] + self.y_mean_
         self.donor_values_ = values[order]
-        self.donor_leverage_ = leverage[order]
-        return self
+        return leverage[order]
 
     def impute(self, D, rng, draw):
         mean, _ = self.predict(D, rng, draw)
@@ -577,13 +582,13 @@ class MixedLrdModel(MixedPmmModel):
     method = "2l.lrd"
 
     def fit(self, data, rng, draw):
-        super().fit(data, rng, draw)
+        leverage = self._fit_donors(data, rng, draw)
         # the donors' within-cluster residuals, reflated to the residual variance: r_i has
         # variance sigma^2 (1 - h_i); r_i / sqrt(1 - h_i) has sigma^2 (Davison & Hinkley
         # 1997, eq. 6.9, modified residuals; Carpenter, Goldstein & Rasbash 2003 reflate the
         # residuals of a multilevel bootstrap likewise)
         residual = self.donor_values_ - self.sorted_pred_
-        self.donor_values_ = residual / np.sqrt(1 - self.donor_leverage_)
+        self.donor_values_ = residual / np.sqrt(1 - leverage)
         self.range_ = (float(data.y_obs.min()), float(data.y_obs.max()))
         return self
 
