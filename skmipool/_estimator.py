@@ -353,25 +353,24 @@ def _estimand(est, X, y, plan: _FitPlan, seed) -> Estimate:
     return result
 
 
-def _check_complete_clusters(estimator, frame: pd.DataFrame) -> None:
-    """A mixed model's cluster column must be complete: cluster membership is not imputed.
+# column roles whose values are cluster ids: imputing one would invent clusters
+CLUSTER_ROLES = ("groups", "cluster", "frailty")
 
-    An estimator names such columns with ``_complete_columns()`` (MixedLM's
-    ``groups``, a formula's ``(1 | school)``). The imputer would fill a missing
-    cluster id like any number (school 37.4), so it is refused before imputing.
+
+def _check_complete_clusters(estimator, frame: pd.DataFrame) -> None:
+    """Cluster columns must be complete: cluster membership is not imputed.
+
+    The analysis says which columns hold clusters through ``_column_roles`` (a mixed
+    model's ``groups`` or ``(1 | school)``, a Cox model's ``cluster``/``frailty``).
+    The imputer would fill a missing cluster id like any number (school 37.4), so it
+    is refused before imputing.
     """
-    named = getattr(estimator, "_complete_columns", None)
-    if named is None:
+    if not hasattr(estimator, "_column_roles"):
         return
-    for spec in named():
-        if isinstance(spec, str):
-            if spec not in frame.columns:
-                continue  # the estimator's own fit names the missing column
-            column = frame[spec]
-        elif isinstance(spec, int) and -frame.shape[1] <= spec < frame.shape[1]:
-            column = frame.iloc[:, spec]
-        else:
-            continue
+    names = [str(c) for c in frame.columns]
+    _, roles = estimator._column_roles(names)
+    for spec in (c for c, role in roles.items() if role in CLUSTER_ROLES and c in names):
+        column = frame.iloc[:, names.index(spec)]
         n_missing = int(column.isna().sum())
         if n_missing:
             rows = list(frame.index[column.isna().to_numpy()][:5])

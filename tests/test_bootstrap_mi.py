@@ -203,3 +203,15 @@ def test_bootstrap_mi_covers_where_rubin_is_uncongenial():
     tolerance = 2.58 * np.sqrt(0.95 * 0.05 / REPS)
     assert abs(boot[:, 2].mean() - 0.95) < tolerance
     assert abs(boot[:, 1].mean() / boot[:, 0].std(ddof=1) - 1.0) < 0.15
+
+
+def test_mixed_formula_is_refused_as_clustered():
+    """The grouping column of (1 | g) counts as clustering (found through _column_roles)."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"y": rng.normal(size=40), "x": rng.normal(size=40)})
+    frame["g"] = np.arange(40) // 4
+    frame.loc[:5, "x"] = np.nan
+    with pytest.raises(ValueError, match=r"clusters in column\(s\) \['g'\]"):
+        MIPooledEstimator(
+            FormulaModel("y ~ x + (1 | g)"), inference="bootstrap", n_bootstrap=3
+        ).fit(frame, None)

@@ -173,3 +173,17 @@ def test_cli_names_an_unknown_missing_value_marker(tmp_path, capsys, nhanes):
     assert "--na" in err and "identifier" not in err
     code, out, _ = _cli(capsys, str(path), "--formula", "chl ~ age + bmi", "--na", "", "NA", ".")
     assert code == 0 and '"term": "bmi"' in out
+
+
+def test_cluster_columns_of_every_kind_must_be_complete(stanford):
+    """Cluster ids are never imputed: robust-SE clusters, frailty groups, mixed-model groups."""
+    data = stanford.assign(cid=(np.arange(len(stanford)) // 4).astype(float))
+    data.loc[data.index[:3], "cid"] = np.nan
+    for estimator in (
+        CoxPHRegressor(time="time", event="status", cov_type="cluster", cluster="cid"),
+        CoxPHRegressor(time="time", event="status", frailty="gaussian", groups="cid"),
+        FormulaModel("Surv(time, status) ~ age + t5 + frailty(cid)", model="cox"),
+        FormulaModel("log(time) ~ age + t5 + (1 | cid)"),
+    ):
+        with pytest.raises(ValueError, match=r"the cluster column 'cid' .* has 3 missing values"):
+            _fit(estimator, data)

@@ -10,6 +10,8 @@ matrix is built.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -246,13 +248,16 @@ class FittedModelMixin:
         (``time``, ``event``, ``strata``, ``cluster``, ``groups``); every other
         column is a predictor.
         """
+        columns = [str(c) for c in columns]
         params = self.get_params(deep=False)
-        roles = {
-            str(params[k]): k
-            for k in ("time", "event", "strata", "cluster", "groups")
-            if isinstance(params.get(k), str)
-        }
-        return {str(c) for c in columns} - set(roles), roles
+        roles = {}
+        for role in ("time", "event", "strata", "cluster", "groups"):
+            spec = params.get(role)
+            if isinstance(spec, str):
+                roles[spec] = role
+            elif isinstance(spec, Integral) and -len(columns) <= spec < len(columns):
+                roles[columns[spec]] = role  # a position, for array input
+        return set(columns) - set(roles), roles
 
     def get_estimate(self) -> Estimate:
         """The estimates, their covariance, complete-data df, nobs and log-likelihood.

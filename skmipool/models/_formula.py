@@ -460,13 +460,15 @@ default="ols"
         """(predictor columns, ``{column: role}`` of the others): read from the formula.
 
         The outcome (roles ``time`` and ``event`` for ``Surv()``, else
-        ``outcome``) and the special columns (``cluster()``, ``strata()``, the
-        ``cluster``/``strata`` parameters) have roles; the other columns the
-        formula names are predictors. Columns the formula does not name are
-        neither.
+        ``outcome``), the special columns (``cluster()``, ``strata()``,
+        ``frailty()``, the ``cluster``/``strata`` parameters) and a mixed
+        model's grouping column (``groups``, from ``(1 | school)``) have roles;
+        the other columns the formula names are predictors. Columns the formula
+        does not name are neither.
         """
         formula = parse_model_formula(self.formula, self._kind())
-        roles = {s.column: s.role for s in formula.specials}
+        roles = {read_random_effect(formula.text, e).group: "groups" for e in formula.random}
+        roles.update({s.column: s.role for s in formula.specials})
         roles.update({c: r for r, c in (("cluster", self.cluster), ("strata", self.strata)) if c})
         response = formula.response
         if isinstance(response, SurvResponse):
@@ -528,20 +530,6 @@ default="ols"
                 f"cluster={cluster!r} is set but cov_type={cov_type!r}. Set cov_type='cluster' "
                 f"for cluster-robust standard errors, or drop cluster."
             )
-
-    def _complete_columns(self) -> list:
-        """Columns of the frame that must not be imputed: a mixed model's clusters."""
-        try:
-            formula = parse_formula(self.formula)
-        except (FormulaError, TypeError):
-            return []
-        groups = []
-        for effect in formula.random:
-            try:
-                groups.append(read_random_effect(formula.text, effect).group)
-            except FormulaError:
-                continue
-        return groups
 
     def _check_complete(self, X, formula: Formula, extra, exclude=()):
         used = set(formula.columns) | {c for c in extra if c is not None}

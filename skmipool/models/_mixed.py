@@ -341,10 +341,6 @@ class MixedLM(RegressorMixin, FittedModelMixin, BaseEstimator):
         self.tol = tol
         self.max_iter = max_iter
 
-    def _complete_columns(self) -> list:
-        """Columns of X that must not be imputed: the clusters."""
-        return [] if self.groups is None else [self.groups]
-
     def _design(self, X, reset: bool):
         return build_design(
             self, X, reset=reset, fit_intercept=self.fit_intercept, special={"groups": self.groups}
