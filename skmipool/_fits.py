@@ -14,7 +14,7 @@ from skmipool._adapters import coef_estimate, formula_model_terms, statsmodels_m
 from skmipool._estimate import Estimate
 from skmipool._mixed import is_mixedlm_results, mixedlm_estimate
 from skmipool._pool import _check_dfcom, combining_rule
-from skmipool._results import BootstrapMIResult, pool_estimates
+from skmipool._results import BootstrapMIResult, pool_estimates, to_inference_scale
 from skmipool._scales import get_transform
 
 __all__ = ["as_estimate", "pool", "register_adapter"]
@@ -361,10 +361,8 @@ def pool_bootstrap_mi(estimates: Sequence[Estimate], n_bootstrap: int, transform
     stack = stack_estimates(estimates, None, transform)
     q, u = stack.estimates, stack.covariances
     scale = get_transform(transform) if transform is not None else estimates[0].scale
-    if transform is not None and not scale.is_identity:
-        for i in range(q.shape[0]):
-            scale.check_domain(q[i], where=f"analysis {i + 1}: ")
-        q, u = scale.to_inference(q, u)
+    if transform is not None:
+        q, u = to_inference_scale(q, u, scale, list(stack.terms), u.ndim == 3, "analysis")
     n_imp = q.shape[0] // n_bootstrap
     return BootstrapMIResult(
         q.reshape(n_bootstrap, n_imp, -1),

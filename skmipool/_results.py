@@ -1019,11 +1019,8 @@ def pool_estimates(
     scale = get_transform(transform)
     if input_scale not in ("reporting", "inference"):
         raise ValueError(f'input_scale must be "reporting" or "inference"; got {input_scale!r}.')
-    if not scale.is_identity and input_scale == "reporting":
-        for i in range(m):
-            scale.check_domain(q[i], where=f"imputation {i + 1}: ")
-        q, u = scale.to_inference(q, u)
-        validate_imputations(q, u, names, full)
+    if input_scale == "reporting":
+        q, u = to_inference_scale(q, u, scale, names, full)
     dfcom = _check_dfcom(dfcom)
     check_small_sample_df(q, u, names, dfcom)
     return PooledResult(
@@ -1037,6 +1034,22 @@ def pool_estimates(
         variance_components=variance_components,
         rule=rule,
     )
+
+
+def to_inference_scale(q, u, scale, names, full: bool, label: str = "imputation"):
+    """Estimates on their reporting scale moved to ``scale``'s inference scale.
+
+    Each row's values are checked against the scale's domain (the row named as
+    ``label`` i), the covariances follow by the delta method, and the results are
+    validated again. The identity scale returns its inputs.
+    """
+    if scale.is_identity:
+        return q, u
+    for i in range(q.shape[0]):
+        scale.check_domain(q[i], where=f"{label} {i + 1}: ")
+    q, u = scale.to_inference(q, u)
+    validate_imputations(q, u, names, full)
+    return q, u
 
 
 def _variance_component_frame(components, m: int) -> pd.DataFrame | None:
