@@ -590,7 +590,7 @@ default=None
             DataFrame input, a float array otherwise.
         """
         data, values, missing = self._fit(X)
-        return self._output(data, values, missing)
+        return self._output(data, values, missing, share=True)
 
     def _fit(self, X):
         data = self._validate_input(X, reset=True)
@@ -649,7 +649,9 @@ default=None
         # design offsets: the observed means of numeric columns (precision of the moments)
         self._offsets = np.array(
             [
-                np.nanmean(values[:, j]) if s.kind == "numeric" else 0.0
+                (observed[j] if j in observed else values[:, j]).mean()
+                if s.kind == "numeric"
+                else 0.0
                 for j, s in enumerate(self._specs)
             ]
         )
@@ -661,8 +663,15 @@ default=None
                 values[mis, j] = start[cluster[mis]]
             else:
                 values[mis, j] = self._start(observed[j], j, mis.size, rng)
+        moment_models = ("norm", "pmm", "lrd")  # their fits read the missing rows' moments
         work = Workspace(
-            values, self._specs, self._offsets, cluster=cluster, n_clusters=self._n_clusters
+            values,
+            self._specs,
+            self._offsets,
+            cluster=cluster,
+            n_clusters=self._n_clusters,
+            missing=missing,
+            track=[j for j in incomplete if methods[j] in moment_models],
         )
         self._derive_all(incomplete, data, values, missing, work, lambda j: rows[j][1])
         models = {
@@ -751,7 +760,7 @@ default=None
             j for j in dict.fromkeys(seen + list(range(values.shape[1]))) if missing[:, j].any()
         ]
         if not todo:
-            return self._output(data, values, missing)
+            return self._output(data, values, missing, share=True)
         todo = [j for j in todo if j not in self._passive] + [j for j in todo if j in self._passive]
         rng = _generator(self.random_state_)
         draw = self.sample_posterior
@@ -796,7 +805,7 @@ default=None
                 clustered = j in self._clustered
                 D = work.extended(rows[j]) if clustered else work.rows(rows[j])
                 work.update(j, rows[j], self._post(j, models[j].impute(D, rng, draw)))
-        return self._output(data, values, missing)
+        return self._output(data, values, missing, share=True)
 
     # -------------------------------------------------------------- helpers
 
@@ -831,14 +840,14 @@ default=None
         return arr
 
     def _encode(self, data) -> np.ndarray:
+        """The data as floats and level codes, column-major: one column is contiguous."""
         c = self._cluster_col
         if isinstance(data, pd.DataFrame):
-            cols = [
-                np.zeros(len(data)) if j == c else encode_column(s, data.iloc[:, j])
-                for j, s in enumerate(self._specs)
-            ]
-            return np.column_stack(cols)
-        values = np.array(data, dtype=float)
+            values = np.empty(data.shape, order="F")
+            for j, s in enumerate(self._specs):
+                values[:, j] = 0.0 if j == c else encode_column(s, data.iloc[:, j])
+            return values
+        values = np.array(data, dtype=float, order="F")
         if c is not None:
             values[:, c] = 0.0
         return values
@@ -917,10 +926,21 @@ default=None
             return work.cluster_column(j, obs, mis, cols, slopes, self._design_cols[j], y_obs)
         return work.column(j, obs, mis, self._design_cols[j], y_obs)
 
-    def _output(self, data, values, missing):
+    def _output(self, data, values, missing, share: bool = False):
+        """The completed data in the input's form.
+
+        ``share``: ``values`` is not used afterwards, so the output may hold it
+        (a frame of float64 columns wraps it without a copy). Complete columns
+        are shared with ``data`` only where pandas copies on write.
+        """
         if not isinstance(data, pd.DataFrame):
             return values
-        out = data.copy()
+        floats = all(s.kind == "numeric" and s.dtype == np.float64 for s in self._specs)
+        if share and floats and self._cluster_col is None:
+            out = pd.DataFrame(values, index=data.index, columns=data.columns, copy=False)
+            out.attrs = data.attrs.copy()
+            return out
+        out = data.copy(deep=not _copy_on_write())
         for j in np.flatnonzero(missing.any(axis=0)):
             out.isetitem(
                 j, decode_column(self._specs[j], data.iloc[:, j], values[:, j], missing[:, j])
@@ -957,7 +977,7 @@ default=None
             # keeps its imputations among the observed values; others get local residual draws
             # (with clusters, complete columns too: their method serves transform)
             if spec.kind == "numeric" and (missing[:, j].any() or clustered):
-                distinct = np.unique(values[~missing[:, j], j]).size
+                distinct = _distinct_upto(values[~missing[:, j], j], FEW_DISTINCT_VALUES)
                 methods[j] = "pmm" if distinct <= FEW_DISTINCT_VALUES else "lrd"
                 if clustered:  # the same rule at level 1: 2l.lrd, or 2l.pmm for few values
                     methods[j] = "2l.pmm" if distinct <= FEW_DISTINCT_VALUES else "2l.lrd"
@@ -1329,6 +1349,21 @@ default=None
         if self._specs[j].kind == "categorical":
             return np.full(size, float(np.bincount(pool.astype(np.intp)).argmax()))
         return np.full(size, pool.mean())
+
+
+def _copy_on_write() -> bool:
+    """Whether pandas copies on write (always from pandas 3): a shallow copy is then safe."""
+    return int(pd.__version__.split(".")[0]) >= 3 or bool(
+        pd.get_option("mode.copy_on_write") is True
+    )
+
+
+def _distinct_upto(x: np.ndarray, limit: int) -> int:
+    """The number of distinct values of x, exact up to ``limit``; above it, some number
+    above ``limit``. A continuous column shows more than ``limit`` values in its first rows,
+    which spares sorting all of them."""
+    head = np.unique(x[: 100 * (limit + 1)])
+    return head.size if head.size > limit else np.unique(x).size
 
 
 def _mean_sd(x: np.ndarray) -> tuple[float, float]:

@@ -5,7 +5,11 @@ workspace keeps ``D'D`` and ``D'1`` of the whole design matrix D up to date
 (updated from the rows a column's imputation changes) and gets the
 observed rows' moments by subtracting those of the missing rows, so that
 fitting ``norm`` never passes over the observed rows and ``pmm`` passes once
-(its fitted values).
+(its fitted values). The missing rows' moments of each tracked column are
+kept up to date the same way, from the rows that an update changes and that
+column misses, so that a sweep does not recompute them: with p columns to
+impute, a sweep costs sum over pairs of columns of (rows missing in both) x q
+instead of p x (missing rows) x q^2.
 """
 
 from __future__ import annotations
@@ -17,7 +21,22 @@ from skmipool.impute._columns import ColumnSpec
 from skmipool.impute._models import Moments
 from skmipool.impute._multilevel import ClusterColumnData
 
-__all__ = ["ColumnData", "Workspace"]
+__all__ = ["ColumnData", "Workspace", "update_cross_products"]
+
+
+def update_cross_products(gram, sums, before, block, cols) -> None:
+    """Update ``D'D`` and ``D'1`` in place when the design columns ``cols`` of some rows change.
+
+    ``before`` holds those rows at full width before the change, ``block`` their new
+    ``cols`` values; with Δ = block - before[:, cols] the change: ``D'D[:, C] += B'Δ``,
+    then ``D'D[C, C] += Δ'(B[:, C] + Δ)`` (the new C'C minus the old is
+    ``B_C'Δ + Δ'B_C + Δ'Δ``), the rows C by symmetry, and ``D'1[C] += 1'Δ``.
+    """
+    delta = block - before[:, cols]
+    gram[:, cols] += before.T @ delta
+    gram[cols, cols] += delta.T @ block
+    gram[cols, :] = gram[:, cols].T
+    sums[cols] += delta.sum(axis=0)
 
 
 class Workspace:
@@ -39,6 +58,12 @@ class Workspace:
     models read rows of the extended design ``[D | cluster means of D |
     cluster code]`` (``extended``); the cluster means are recomputed after
     each update, when first read.
+
+    ``track`` names columns whose missing rows' moments (``D_mis'D_mis`` and
+    ``D_mis'1``, rows where ``missing[:, j]``) are kept up to date as well,
+    for :meth:`ColumnData.moments`. They take q^2 floats each and are kept
+    only while all of them together are no larger than the design; beyond
+    that each fit recomputes its own.
     """
 
     def __init__(
@@ -49,6 +74,8 @@ class Workspace:
         moments: bool = True,
         cluster: np.ndarray | None = None,
         n_clusters: int = 0,
+        missing: np.ndarray | None = None,
+        track=(),
     ):
         self.values, self.specs, self.offsets = values, specs, offsets
         self.cluster, self.n_clusters = cluster, n_clusters
@@ -61,11 +88,22 @@ class Workspace:
             )
         widths = [spec.width for spec in specs]
         self.starts = np.cumsum([0, *widths])[:-1]
-        self.design = np.empty((values.shape[0], sum(widths)))
-        for j in range(len(specs)):
-            self.design[:, self._block(j)] = self._encode(j, values[:, j])
+        n, q = values.shape[0], sum(widths)
+        self.design = np.empty((n, q))
+        if all(w == 1 for w in widths):  # numbers and binary codes: D = values - offsets
+            np.subtract(values, offsets, out=self.design)  # (a 0/1 code is its own dummy)
+        else:
+            for j in range(len(specs)):
+                self.design[:, self._block(j)] = self._encode(j, values[:, j])
         self.gram = self.design.T @ self.design if moments else None
-        self.sums = np.ones(values.shape[0]) @ self.design if moments else None
+        self.sums = self.design.sum(axis=0) if moments else None
+        self.missing = missing
+        self._tracked = {}
+        track = list(track) if moments and missing is not None else []
+        if track and len(track) * q * q <= n * q:
+            for j in track:
+                B = self.rows(np.flatnonzero(missing[:, j]))
+                self._tracked[j] = (B.T @ B, B.sum(axis=0))
 
     def _block(self, j: int) -> slice:
         """The design columns of column j, as a slice."""
@@ -93,15 +131,18 @@ class Workspace:
         cluster = self.cluster[rows]
         return np.hstack([self.design[rows], self.cluster_means()[cluster], cluster[:, None]])
 
+    def missing_moments(self, j: int):
+        """``(D_mis'D_mis, D_mis'1)`` over the rows column j misses, if tracked, else None."""
+        return self._tracked.get(j)
+
     def update(self, j: int, rows: np.ndarray, new: np.ndarray, before=None) -> None:
         """Write the imputed values of column j into its rows ``rows``.
 
-        With cross-products, those of column j's design columns C change only
-        in the rows written. With B the rows at full width before the write and
-        Δ the change of their C columns: ``D'D[:, C] += B'Δ``, then
-        ``D'D[C, C] += Δ'(B[:, C] + Δ)`` (the new C'C minus the old is
-        ``B_C'Δ + Δ'B_C + Δ'Δ``), the rows C by symmetry, and ``D'1[C] += 1'Δ``.
-        ``before`` is B if the caller has it (``ColumnData.moments`` does).
+        With cross-products, those of column j's design columns change only in
+        the rows written (:func:`update_cross_products`); a tracked column's
+        missing-row moments change in the rows written that it misses.
+        ``before``: the rows at full width before the write, if the caller has
+        them (``ColumnData.rows_mis``).
         """
         cols = self._block(j)
         block = self._encode(j, new)
@@ -112,11 +153,14 @@ class Workspace:
         self._means = None
         if self.gram is None:
             return
-        delta = block - before[:, cols]
-        self.gram[:, cols] += before.T @ delta
-        self.gram[cols, cols] += delta.T @ block
-        self.gram[cols, :] = self.gram[:, cols].T
-        self.sums[cols] += np.ones(delta.shape[0]) @ delta
+        update_cross_products(self.gram, self.sums, before, block, cols)
+        for k, (gram, sums) in self._tracked.items():
+            both = self.missing[rows, k]  # rows written that column k misses
+            if both.all():
+                update_cross_products(gram, sums, before, block, cols)
+            elif both.any():
+                at = np.flatnonzero(both)
+                update_cross_products(gram, sums, before[at], block[at], cols)
 
     def predictors(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         return self.design[np.ix_(rows, cols)]
@@ -177,11 +221,16 @@ class ColumnData:
         """Moments of the observed rows: those of all rows minus those of the missing rows."""
         work = self.work
         both = np.append(self.cols, work.starts[self.j])
-        B = self.rows_mis
         pick = np.ix_(both, both)
-        gram = work.gram[pick] - (B.T @ B)[pick]
+        tracked = work.missing_moments(self.j)
+        if tracked is None:
+            B = self.rows_mis.take(both, axis=1)
+            gram_mis, sums_mis = B.T @ B, B.sum(axis=0)
+        else:
+            gram_mis, sums_mis = tracked[0][pick], tracked[1][both]
+        gram = work.gram[pick] - gram_mis
         n = self.obs.size
-        mean = (work.sums[both] - (np.ones(B.shape[0]) @ B)[both]) / n
+        mean = (work.sums[both] - sums_mis) / n
         centred = gram - n * np.outer(mean, mean)
         return Moments(
             n=n,

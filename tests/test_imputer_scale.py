@@ -1,0 +1,106 @@
+"""The imputer's bookkeeping for large data (issue 18, part 6): running moments, the
+distinct-value shortcut, and output that shares the completed array. Fast (< 2 s)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skmipool.impute import ChainedImputer
+from skmipool.impute._chained import _distinct_upto
+from skmipool.impute._columns import ColumnSpec
+from skmipool.impute._workspace import Workspace
+
+
+def _workspace(track):
+    rng = np.random.default_rng(1)
+    n, p = 400, 5
+    values = rng.standard_normal((n, p)) + 3.0
+    values[:, 4] = rng.integers(0, 3, n)  # a 3-level categorical: a block of two dummies
+    missing = rng.random((n, p)) < 0.3
+    missing[:, 3] = False  # one complete column
+    specs = [ColumnSpec(f"x{j}", "numeric") for j in range(4)]
+    specs.append(ColumnSpec("c", "categorical", np.array(["a", "b", "c"])))
+    offsets = np.array([3.0, 3.0, 3.0, 3.0, 0.0])
+    work = Workspace(values.copy(order="F"), specs, offsets, missing=missing, track=track)
+    return work, missing, rng
+
+
+def test_tracked_missing_moments_equal_recomputed_after_updates():
+    """After many writes to overlapping missing rows (numeric and dummy blocks), the running
+    missing-row moments of every tracked column equal D_mis'D_mis computed afresh."""
+    work, missing, rng = _workspace(track=[0, 1, 2, 4])
+    assert set(work._tracked) == {0, 1, 2, 4}
+    for _ in range(5):
+        for j in (0, 1, 2, 4):
+            rows = np.flatnonzero(missing[:, j])
+            new = rng.integers(0, 3, rows.size) if j == 4 else rng.standard_normal(rows.size)
+            work.update(j, rows, new.astype(float))
+    D = work.design
+    assert np.allclose(work.gram, D.T @ D, rtol=0, atol=1e-9)
+    assert np.allclose(work.sums, D.sum(axis=0), rtol=0, atol=1e-9)
+    for j, (gram, sums) in work._tracked.items():
+        B = D[missing[:, j]]
+        assert np.allclose(gram, B.T @ B, rtol=0, atol=1e-9), j
+        assert np.allclose(sums, B.sum(axis=0), rtol=0, atol=1e-9), j
+
+
+def test_moments_from_tracked_equal_moments_recomputed():
+    """ColumnData.moments gives the same observed-row moments with and without tracking."""
+    tracked, missing, _ = _workspace(track=[0])
+    plain, _, _ = _workspace(track=[])
+    assert plain._tracked == {}
+    obs, mis = np.flatnonzero(~missing[:, 0]), np.flatnonzero(missing[:, 0])
+    cols = np.array([1, 2, 3, 4, 5])
+    a = tracked.column(0, obs, mis, cols, tracked.values[obs, 0]).moments()
+    b = plain.column(0, obs, mis, cols, plain.values[obs, 0]).moments()
+    Xo = tracked.design[np.ix_(obs, cols)]
+    Xc = Xo - Xo.mean(axis=0)
+    for m in (a, b):
+        assert m.n == obs.size
+        assert np.allclose(m.sxx, Xc.T @ Xc, atol=1e-9)
+        assert np.allclose(m.x_mean, Xo.mean(axis=0), atol=1e-12)
+
+
+def test_tracking_is_dropped_when_it_would_outgrow_the_design():
+    """q^2 floats per tracked column: more than the design's n q in all and none is kept."""
+    rng = np.random.default_rng(0)
+    n, p = 20, 8
+    values = rng.standard_normal((n, p))
+    missing = np.zeros((n, p), dtype=bool)
+    missing[:5] = True
+    specs = [ColumnSpec(f"x{j}", "numeric") for j in range(p)]
+    work = Workspace(values, specs, np.zeros(p), missing=missing, track=range(p))
+    assert work._tracked == {}  # 8 x 64 > 20 x 8
+
+
+@pytest.mark.parametrize(
+    ("x", "expected"),
+    [
+        (np.array([1.0, 2.0, 1.0, 3.0]), 3),
+        (np.r_[np.zeros(1000), np.arange(5.0)], 5),  # few values, the others after the head
+        (np.r_[np.zeros(1000), np.arange(7.0)], 7),
+    ],
+)
+def test_distinct_upto_is_exact_up_to_the_limit(x, expected):
+    assert _distinct_upto(x, 5) == expected
+
+
+def test_distinct_upto_above_the_limit_from_the_head():
+    x = np.random.default_rng(0).standard_normal(10_000)
+    assert _distinct_upto(x, 5) > 5
+
+
+def test_float_frame_output_wraps_the_completed_array_and_input_is_unchanged():
+    """A frame of float64 columns comes back without a copy of the completed data; the
+    input frame is untouched; index, columns and attrs survive."""
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame(rng.standard_normal((300, 4)), columns=list("abcd"), index=range(5, 305))
+    X.iloc[rng.random(300) < 0.3, 0] = np.nan
+    X.attrs["source"] = "test"
+    before = X.copy()
+    out = ChainedImputer(random_state=0, max_iter=2).fit_transform(X)
+    pd.testing.assert_frame_equal(X, before)
+    assert out.notna().all().all() and list(out.columns) == list("abcd")
+    assert out.index.equals(X.index) and out.attrs == {"source": "test"}
+    assert out._mgr.nblocks == 1  # one float block: the completed array itself
+    assert np.array_equal(out.loc[X["a"].notna(), "b"], X.loc[X["a"].notna(), "b"])
