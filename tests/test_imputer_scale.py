@@ -29,7 +29,7 @@ def test_tracked_missing_moments_equal_recomputed_after_updates():
     """After many writes to overlapping missing rows (numeric and dummy blocks), the running
     missing-row moments of every tracked column equal D_mis'D_mis computed afresh."""
     work, missing, rng = _workspace(track=[0, 1, 2, 4])
-    assert set(work._tracked) == {0, 1, 2, 4}
+    assert set(work._track) == {0, 1, 2, 4}
     for _ in range(5):
         for j in (0, 1, 2, 4):
             rows = np.flatnonzero(missing[:, j])
@@ -38,7 +38,8 @@ def test_tracked_missing_moments_equal_recomputed_after_updates():
     D = work.design
     assert np.allclose(work.gram, D.T @ D, rtol=0, atol=1e-9)
     assert np.allclose(work.sums, D.sum(axis=0), rtol=0, atol=1e-9)
-    for j, (gram, sums) in work._tracked.items():
+    for j in work._track:
+        gram, sums = work.missing_moments(j)
         B = D[missing[:, j]]
         assert np.allclose(gram, B.T @ B, rtol=0, atol=1e-9), j
         assert np.allclose(sums, B.sum(axis=0), rtol=0, atol=1e-9), j
@@ -48,7 +49,7 @@ def test_moments_from_tracked_equal_moments_recomputed():
     """ColumnData.moments gives the same observed-row moments with and without tracking."""
     tracked, missing, _ = _workspace(track=[0])
     plain, _, _ = _workspace(track=[])
-    assert plain._tracked == {}
+    assert plain._track == {}
     obs, mis = np.flatnonzero(~missing[:, 0]), np.flatnonzero(missing[:, 0])
     cols = np.array([1, 2, 3, 4, 5])
     a = tracked.column(0, obs, mis, cols, tracked.values[obs, 0]).moments()
@@ -70,7 +71,7 @@ def test_tracking_is_dropped_when_it_would_outgrow_the_design():
     missing[:5] = True
     specs = [ColumnSpec(f"x{j}", "numeric") for j in range(p)]
     work = Workspace(values, specs, np.zeros(p), missing=missing, track=range(p))
-    assert work._tracked == {}  # 8 x 64 > 20 x 8
+    assert work._track == {}  # 8 x 64 > 20 x 8
 
 
 @pytest.mark.parametrize(

@@ -24,19 +24,27 @@ from skmipool.impute._multilevel import ClusterColumnData
 __all__ = ["ColumnData", "Workspace", "update_cross_products"]
 
 
-def update_cross_products(gram, sums, before, block, cols) -> None:
-    """Update ``D'D`` and ``D'1`` in place when the design columns ``cols`` of some rows change.
+def update_cross_products(grams, sums, before, block, cols, mask) -> None:
+    """Update cross-products ``D_t'D_t`` and ``D_t'1`` in place when the design columns
+    ``cols`` of some rows change; ``D_t`` are the rows of D where ``mask[:, t]``.
 
-    ``before`` holds those rows at full width before the change, ``block`` their new
-    ``cols`` values; with Δ = block - before[:, cols] the change: ``D'D[:, C] += B'Δ``,
-    then ``D'D[C, C] += Δ'(B[:, C] + Δ)`` (the new C'C minus the old is
-    ``B_C'Δ + Δ'B_C + Δ'Δ``), the rows C by symmetry, and ``D'1[C] += 1'Δ``.
+    ``grams`` (T, q, q) and ``sums`` (T, q) hold the T sets' cross-products; ``before``
+    the rows that change, at full width, before the change; ``block`` their new ``cols``
+    values; ``mask`` (rows x T) which of them belong to each set. With Δ = block -
+    before[:, C] and M_t = diag(mask[:, t]): ``D_t'D_t[:, C] += B'M_t Δ``, then
+    ``D_t'D_t[C, C] += Δ'M_t(B[:, C] + Δ)`` (the new C'C minus the old is
+    ``B_C'Δ + Δ'B_C + Δ'Δ`` over the set's rows), the rows C by symmetry, and
+    ``D_t'1[C] += 1'M_t Δ``: one matrix product for all sets at once.
     """
     delta = block - before[:, cols]
-    gram[:, cols] += before.T @ delta
-    gram[cols, cols] += delta.T @ block
-    gram[cols, :] = gram[:, cols].T
-    sums[cols] += delta.sum(axis=0)
+    masked = [mask * delta[:, [a]] for a in range(delta.shape[1])]  # rows x T: M_t Δ_a
+    for a, c in enumerate(range(cols.start, cols.stop)):
+        grams[:, :, c] += (before.T @ masked[a]).T
+        sums[:, c] += masked[a].sum(axis=0)
+    for a, c in enumerate(range(cols.start, cols.stop)):  # D'D[C_b, C_a] += Δ_b'M_t block_a
+        for b, d in enumerate(range(cols.start, cols.stop)):
+            grams[:, d, c] += block[:, a] @ masked[b]
+    grams[:, cols, :] = grams[:, :, cols].transpose(0, 2, 1)
 
 
 class Workspace:
@@ -95,15 +103,21 @@ class Workspace:
         else:
             for j in range(len(specs)):
                 self.design[:, self._block(j)] = self._encode(j, values[:, j])
-        self.gram = self.design.T @ self.design if moments else None
-        self.sums = self.design.sum(axis=0) if moments else None
-        self.missing = missing
-        self._tracked = {}
+        # cross-products of all rows (set 0) and of each tracked column's missing rows
         track = list(track) if moments and missing is not None else []
-        if track and len(track) * q * q <= n * q:
-            for j in track:
+        if len(track) * q > n:  # they would take more memory than the design
+            track = []
+        self._track = {j: t + 1 for t, j in enumerate(track)}
+        # row-major: an update reads the rows it writes, all tracked columns at once
+        self._track_missing = np.ascontiguousarray(missing[:, track]) if track else None
+        self._grams = self._sums = None
+        if moments:
+            sets = 1 + len(track)
+            self._grams, self._sums = np.empty((sets, q, q)), np.empty((sets, q))
+            self._grams[0], self._sums[0] = self.design.T @ self.design, self.design.sum(axis=0)
+            for j, t in self._track.items():
                 B = self.rows(np.flatnonzero(missing[:, j]))
-                self._tracked[j] = (B.T @ B, B.sum(axis=0))
+                self._grams[t], self._sums[t] = B.T @ B, B.sum(axis=0)
 
     def _block(self, j: int) -> slice:
         """The design columns of column j, as a slice."""
@@ -131,9 +145,20 @@ class Workspace:
         cluster = self.cluster[rows]
         return np.hstack([self.design[rows], self.cluster_means()[cluster], cluster[:, None]])
 
+    @property
+    def gram(self) -> np.ndarray | None:
+        """``D'D`` of the whole design (None without moments)."""
+        return None if self._grams is None else self._grams[0]
+
+    @property
+    def sums(self) -> np.ndarray | None:
+        """``D'1`` of the whole design (None without moments)."""
+        return None if self._sums is None else self._sums[0]
+
     def missing_moments(self, j: int):
         """``(D_mis'D_mis, D_mis'1)`` over the rows column j misses, if tracked, else None."""
-        return self._tracked.get(j)
+        t = self._track.get(j)
+        return None if t is None else (self._grams[t], self._sums[t])
 
     def update(self, j: int, rows: np.ndarray, new: np.ndarray, before=None) -> None:
         """Write the imputed values of column j into its rows ``rows``.
@@ -153,14 +178,10 @@ class Workspace:
         self._means = None
         if self.gram is None:
             return
-        update_cross_products(self.gram, self.sums, before, block, cols)
-        for k, (gram, sums) in self._tracked.items():
-            both = self.missing[rows, k]  # rows written that column k misses
-            if both.all():
-                update_cross_products(gram, sums, before, block, cols)
-            elif both.any():
-                at = np.flatnonzero(both)
-                update_cross_products(gram, sums, before[at], block[at], cols)
+        mask = np.ones((rows.size, 1 + len(self._track)))
+        if self._track:  # the rows written that each tracked column misses
+            mask[:, 1:] = self._track_missing.take(rows, axis=0)
+        update_cross_products(self._grams, self._sums, before, block, cols, mask)
 
     def predictors(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         return self.design[np.ix_(rows, cols)]
