@@ -80,6 +80,7 @@ def test_tracking_is_dropped_when_it_would_outgrow_the_design():
         (np.array([1.0, 2.0, 1.0, 3.0]), 3),
         (np.r_[np.zeros(1000), np.arange(5.0)], 5),  # few values, the others after the head
         (np.r_[np.zeros(1000), np.arange(7.0)], 7),
+        (np.r_[np.nan, 1.0, np.nan, 2.0, 2.0], 2),  # NaN is not a value
     ],
 )
 def test_distinct_upto_is_exact_up_to_the_limit(x, expected):

@@ -977,7 +977,7 @@ default=None
             # keeps its imputations among the observed values; others get local residual draws
             # (with clusters, complete columns too: their method serves transform)
             if spec.kind == "numeric" and (missing[:, j].any() or clustered):
-                distinct = _distinct_upto(values[~missing[:, j], j], FEW_DISTINCT_VALUES)
+                distinct = _distinct_upto(values[:, j], FEW_DISTINCT_VALUES)
                 methods[j] = "pmm" if distinct <= FEW_DISTINCT_VALUES else "lrd"
                 if clustered:  # the same rule at level 1: 2l.lrd, or 2l.pmm for few values
                     methods[j] = "2l.pmm" if distinct <= FEW_DISTINCT_VALUES else "2l.lrd"
@@ -1359,11 +1359,12 @@ def _copy_on_write() -> bool:
 
 
 def _distinct_upto(x: np.ndarray, limit: int) -> int:
-    """The number of distinct values of x, exact up to ``limit``; above it, some number
-    above ``limit``. A continuous column shows more than ``limit`` values in its first rows,
-    which spares sorting all of them."""
-    head = np.unique(x[: 100 * (limit + 1)])
-    return head.size if head.size > limit else np.unique(x).size
+    """The number of distinct values of x other than NaN, exact up to ``limit``; above it,
+    some number above ``limit``. A continuous column shows more than ``limit`` values in
+    its first rows, which spares sorting all of them."""
+    head = x[: 100 * (limit + 1)]
+    head = np.unique(head[~np.isnan(head)])
+    return head.size if head.size > limit else np.unique(x[~np.isnan(x)]).size
 
 
 def _mean_sd(x: np.ndarray) -> tuple[float, float]:

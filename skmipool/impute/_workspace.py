@@ -40,11 +40,17 @@ def update_cross_products(grams, sums, before, block, cols, mask) -> None:
     masked = [mask * delta[:, [a]] for a in range(delta.shape[1])]  # rows x T: M_t Δ_a
     for a, c in enumerate(range(cols.start, cols.stop)):
         grams[:, :, c] += (before.T @ masked[a]).T
-        sums[:, c] += masked[a].sum(axis=0)
+        sums[:, c] += _column_sums(masked[a])
     for a, c in enumerate(range(cols.start, cols.stop)):  # D'D[C_b, C_a] += Δ_b'M_t block_a
         for b, d in enumerate(range(cols.start, cols.stop)):
             grams[:, d, c] += block[:, a] @ masked[b]
     grams[:, cols, :] = grams[:, :, cols].transpose(0, 2, 1)
+
+
+def _column_sums(X: np.ndarray) -> np.ndarray:
+    """``1'X``: a matrix-vector product, several times faster than ``X.sum(axis=0)`` on a
+    tall row-major X."""
+    return np.ones(X.shape[0]) @ X
 
 
 class Workspace:
@@ -114,10 +120,10 @@ class Workspace:
         if moments:
             sets = 1 + len(track)
             self._grams, self._sums = np.empty((sets, q, q)), np.empty((sets, q))
-            self._grams[0], self._sums[0] = self.design.T @ self.design, self.design.sum(axis=0)
+            self._grams[0], self._sums[0] = self.design.T @ self.design, _column_sums(self.design)
             for j, t in self._track.items():
                 B = self.rows(np.flatnonzero(missing[:, j]))
-                self._grams[t], self._sums[t] = B.T @ B, B.sum(axis=0)
+                self._grams[t], self._sums[t] = B.T @ B, _column_sums(B)
 
     def _block(self, j: int) -> slice:
         """The design columns of column j, as a slice."""
@@ -246,7 +252,7 @@ class ColumnData:
         tracked = work.missing_moments(self.j)
         if tracked is None:
             B = self.rows_mis.take(both, axis=1)
-            gram_mis, sums_mis = B.T @ B, B.sum(axis=0)
+            gram_mis, sums_mis = B.T @ B, _column_sums(B)
         else:
             gram_mis, sums_mis = tracked[0][pick], tracked[1][both]
         gram = work.gram[pick] - gram_mis
