@@ -49,7 +49,7 @@ from skmipool._estimate import Estimate
 from skmipool._fits import pool, pool_bootstrap_mi
 from skmipool._intervals import prediction_intervals
 from skmipool._results import Summary, how_many_imputations
-from skmipool._validation import as_pandas
+from skmipool._validation import as_pandas, copy_on_write
 from skmipool._version import __version__
 from skmipool.impute import ChainedImputer
 from skmipool.impute._columns import identifier_like_columns
@@ -319,8 +319,10 @@ def _column(completed, j):
 def _completed_features(completed, data, n_x: int, x_is_frame: bool):
     """The completed X: the first n_x columns, as a frame when X was one."""
     if isinstance(completed, pd.DataFrame) and x_is_frame:
-        Xc = completed.iloc[:, :n_x].copy()
-        Xc.columns = data.columns[:n_x]
+        # a view under copy-on-write: the analysis cannot change the completed data
+        Xc = completed.iloc[:, :n_x] if copy_on_write() else completed.iloc[:, :n_x].copy()
+        if not Xc.columns.equals(data.columns[:n_x]):
+            Xc = Xc.set_axis(data.columns[:n_x], axis=1)
         return Xc
     # an array X (numeric) gives the estimator an array, whatever the imputer returns
     Xc = np.asarray(completed)[:, :n_x].astype(float, copy=False)

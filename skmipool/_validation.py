@@ -16,6 +16,12 @@ from pandas.api import types as pdt
 __all__ = ["as_pandas", "check_integer", "check_names", "check_real", "real_array"]
 
 
+def copy_on_write() -> bool:
+    """Whether pandas copies on write (always from pandas 3): a frame may then share its
+    columns with another, since neither can change the other's."""
+    return int(pd.__version__.split(".")[0]) >= 3 or pd.get_option("mode.copy_on_write") is True
+
+
 def as_pandas(data):
     """A polars or pyarrow frame (or series) as pandas, column names kept; else unchanged.
 

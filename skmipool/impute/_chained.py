@@ -21,7 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skmipool._validation import as_pandas
+from skmipool._validation import as_pandas, copy_on_write
 from skmipool.impute._columns import ColumnSpec, decode_column, encode_column, learn_spec
 from skmipool.impute._models import (
     LogitModel,
@@ -940,7 +940,7 @@ default=None
             out = pd.DataFrame(values, index=data.index, columns=data.columns, copy=False)
             out.attrs = data.attrs.copy()
             return out
-        out = data.copy(deep=not _copy_on_write())
+        out = data.copy(deep=not copy_on_write())
         for j in np.flatnonzero(missing.any(axis=0)):
             out.isetitem(
                 j, decode_column(self._specs[j], data.iloc[:, j], values[:, j], missing[:, j])
@@ -1349,13 +1349,6 @@ default=None
         if self._specs[j].kind == "categorical":
             return np.full(size, float(np.bincount(pool.astype(np.intp)).argmax()))
         return np.full(size, pool.mean())
-
-
-def _copy_on_write() -> bool:
-    """Whether pandas copies on write (always from pandas 3): a shallow copy is then safe."""
-    return int(pd.__version__.split(".")[0]) >= 3 or bool(
-        pd.get_option("mode.copy_on_write") is True
-    )
 
 
 def _distinct_upto(x: np.ndarray, limit: int) -> int:

@@ -100,7 +100,7 @@ def encode_column(spec: ColumnSpec, col: pd.Series) -> np.ndarray:
     if spec.kind == "numeric":
         try:
             if col.dtype == np.float64:  # the common case, without pandas' conversions
-                values = col.to_numpy(dtype=float, copy=True)
+                values = col.to_numpy(dtype=float, copy=False)  # read only: callers copy
             else:
                 values = pd.to_numeric(col).to_numpy(dtype=float, na_value=np.nan)
         except (TypeError, ValueError) as exc:
