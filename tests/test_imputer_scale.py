@@ -52,8 +52,8 @@ def test_moments_from_tracked_equal_moments_recomputed():
     assert plain._track == {}
     obs, mis = np.flatnonzero(~missing[:, 0]), np.flatnonzero(missing[:, 0])
     cols = np.array([1, 2, 3, 4, 5])
-    a = tracked.column(0, obs, mis, cols, tracked.values[obs, 0]).moments()
-    b = plain.column(0, obs, mis, cols, plain.values[obs, 0]).moments()
+    a = tracked.column(0, mis, cols).moments()
+    b = plain.column(0, mis, cols, obs, plain.values[obs, 0]).moments()
     Xo = tracked.design[np.ix_(obs, cols)]
     Xc = Xo - Xo.mean(axis=0)
     for m in (a, b):

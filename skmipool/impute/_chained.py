@@ -644,25 +644,26 @@ default=None
         rng = _generator(self.random_state_)
         draw = self.sample_posterior
         incomplete = list(dict.fromkeys(visit))
-        rows = {j: (np.flatnonzero(~missing[:, j]), np.flatnonzero(missing[:, j])) for j in visit}
-        observed = {j: values[rows[j][0], j] for j in incomplete}
+        rows = {j: np.flatnonzero(missing[:, j]) for j in visit}  # the rows each column misses
+
+        def observed(j):  # the observed values of column j (read when needed, not kept)
+            return values[~missing[:, j], j]
+
         # design offsets: the observed means of numeric columns (precision of the moments)
         self._offsets = np.array(
             [
-                (observed[j] if j in observed else values[:, j]).mean()
-                if s.kind == "numeric"
-                else 0.0
+                (observed(j) if j in rows else values[:, j]).mean() if s.kind == "numeric" else 0.0
                 for j, s in enumerate(self._specs)
             ]
         )
         cluster = self._cluster_codes_fit
         for j in incomplete:  # starting values (mice: sample(y[ry], nmis, replace = TRUE))
-            mis = rows[j][1]
+            mis = rows[j]
             if methods[j] in LEVEL_TWO:  # one draw per cluster
-                start = self._start(observed[j], j, self._n_clusters, rng)
+                start = self._start(observed(j), j, self._n_clusters, rng)
                 values[mis, j] = start[cluster[mis]]
             else:
-                values[mis, j] = self._start(observed[j], j, mis.size, rng)
+                values[mis, j] = self._start(observed(j), j, mis.size, rng)
         moment_models = ("norm", "pmm", "lrd")  # their fits read the missing rows' moments
         work = Workspace(
             values,
@@ -673,26 +674,26 @@ default=None
             missing=missing,
             track=[j for j in incomplete if methods[j] in moment_models],
         )
-        self._derive_all(incomplete, data, values, missing, work, lambda j: rows[j][1])
+        self._derive_all(incomplete, data, values, missing, work, rows.get)
         models = {
-            j: self._model(methods[j], j, observed[j]) for j in incomplete if j not in self._passive
+            j: self._model(methods[j], j, observed(j)) for j in incomplete if j not in self._passive
         }
 
         trace = np.full((2, self.max_iter, len(incomplete)), np.nan)
         for it in range(self.max_iter):
             for j in visit:
-                obs, mis = rows[j]
+                mis = rows[j]
                 if j in self._passive:  # recomputed from the completed data (mice's ~I())
                     work.update(j, mis, self._post(j, self._derive(j, data, values, missing, mis)))
                     continue
-                column = self._column(work, j, obs, mis, observed[j])
+                column = self._column(work, j, mis)
                 models[j].fit(column, rng, draw)
                 before = column.rows_mis
                 imputed = self._post(j, models[j].impute(before, rng, draw))
                 work.update(j, mis, imputed, before[:, : work.design.shape[1]])
             if self.keep_trace:
                 for i, j in enumerate(incomplete):
-                    trace[:, it, i] = _mean_sd(values[rows[j][1], j])
+                    trace[:, it, i] = _mean_sd(values[rows[j], j])
 
         self.methods_ = dict(zip(self._names, methods, strict=True))
         self.n_clusters_ = None
@@ -777,7 +778,7 @@ default=None
             for j, m in models.items():
                 if m is None:  # complete at fit: model it now from the kept training rows
                     y = self._training[:, j]
-                    column = self._column(train, j, everything, nothing, y)
+                    column = self._column(train, j, nothing, everything, y)
                     models[j] = self._model(self._methods[j], j, y).fit(column, rng, draw)
         cluster, n_clusters = None, 0
         if self._cluster_col is not None:
@@ -919,12 +920,16 @@ default=None
             means = q + self._design_columns(level1)
         return np.concatenate([own, means]), self._design_columns(slopes & predictors)
 
-    def _column(self, work, j, obs, mis, y_obs):
-        """Column j's data for its model's ``fit``."""
+    def _column(self, work, j, mis, obs=None, y_obs=None):
+        """Column j's data for its model's ``fit``. Without ``obs``: the rows not missing
+        in ``work.missing`` (with ``y_obs``, read when a model needs them)."""
         if j in self._clustered:
+            if obs is None:
+                obs = np.flatnonzero(~work.missing[:, j])
+                y_obs = work.values[obs, j]
             cols, slopes = self._clustered[j]
             return work.cluster_column(j, obs, mis, cols, slopes, self._design_cols[j], y_obs)
-        return work.column(j, obs, mis, self._design_cols[j], y_obs)
+        return work.column(j, mis, self._design_cols[j], obs, y_obs)
 
     def _output(self, data, values, missing, share: bool = False):
         """The completed data in the input's form.

@@ -113,7 +113,7 @@ class Workspace:
         track = list(track) if moments and missing is not None else []
         if len(track) * q > n:  # they would take more memory than the design
             track = []
-        self._track = {j: t + 1 for t, j in enumerate(track)}
+        self.missing, self._track = missing, {j: t + 1 for t, j in enumerate(track)}
         # row-major: an update reads the rows it writes, all tracked columns at once
         self._track_missing = np.ascontiguousarray(missing[:, track]) if track else None
         self._grams = self._sums = None
@@ -192,8 +192,8 @@ class Workspace:
     def predictors(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         return self.design[np.ix_(rows, cols)]
 
-    def column(self, j, obs, mis, cols, y_obs) -> ColumnData:
-        return ColumnData(self, j, obs, mis, cols, y_obs)
+    def column(self, j, mis, cols, obs=None, y_obs=None) -> ColumnData:
+        return ColumnData(self, j, mis, cols, obs, y_obs)
 
     def cluster_column(self, j, obs, mis, cols, slopes, design_cols, y_obs) -> ClusterColumnData:
         return ClusterColumnData(self, j, obs, mis, cols, slopes, design_cols, y_obs)
@@ -207,24 +207,35 @@ class ColumnData:
     work : Workspace
     j : int
         The column imputed.
-    obs, mis : ndarray of int
-        Its observed and missing rows.
+    mis : ndarray of int
+        Its missing rows.
     cols : ndarray of int
         Design columns of its predictors.
-    y_obs : ndarray
-        Its observed values.
+    obs, y_obs : ndarray, optional
+        Its observed rows and values. By default the rows where
+        ``work.missing[:, j]`` is False and their values, found when a model
+        first reads them (``norm`` never does), so that the chain keeps only the
+        missing rows of each column.
     """
 
-    def __init__(self, work: Workspace, j: int, obs, mis, cols, y_obs):
-        self.work, self.j, self.obs, self.mis, self.cols, self.y_obs = (
-            work,
-            j,
-            obs,
-            mis,
-            cols,
-            y_obs,
-        )
+    def __init__(self, work: Workspace, j: int, mis, cols, obs=None, y_obs=None):
+        self.work, self.j, self.mis, self.cols = work, j, mis, cols
+        self._obs, self._y_obs = obs, y_obs
         self._rows_mis = None
+
+    @property
+    def obs(self) -> np.ndarray:
+        """The observed rows."""
+        if self._obs is None:
+            self._obs = np.flatnonzero(~self.work.missing[:, self.j])
+        return self._obs
+
+    @property
+    def y_obs(self) -> np.ndarray:
+        """The observed values (never changed by the chain)."""
+        if self._y_obs is None:
+            self._y_obs = self.work.values[self.obs, self.j]
+        return self._y_obs
 
     @property
     def rows_mis(self) -> np.ndarray:
@@ -256,7 +267,7 @@ class ColumnData:
         else:
             gram_mis, sums_mis = tracked[0][pick], tracked[1][both]
         gram = work.gram[pick] - gram_mis
-        n = self.obs.size
+        n = work.design.shape[0] - self.mis.size  # observed rows
         mean = (work.sums[both] - sums_mis) / n
         centred = gram - n * np.outer(mean, mean)
         return Moments(
