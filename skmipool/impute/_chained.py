@@ -646,24 +646,27 @@ default=None
         incomplete = list(dict.fromkeys(visit))
         rows = {j: np.flatnonzero(missing[:, j]) for j in visit}  # the rows each column misses
 
-        def observed(j):  # the observed values of column j (read when needed, not kept)
-            return values[~missing[:, j], j]
-
         # design offsets: the observed means of numeric columns (precision of the moments)
+        numeric = [s.kind == "numeric" for s in self._specs]
         self._offsets = np.array(
             [
-                (observed(j) if j in rows else values[:, j]).mean() if s.kind == "numeric" else 0.0
-                for j, s in enumerate(self._specs)
+                values[:, j].mean() if numeric[j] and j not in rows else 0.0
+                for j in range(len(numeric))
             ]
         )
-        cluster = self._cluster_codes_fit
-        for j in incomplete:  # starting values (mice: sample(y[ry], nmis, replace = TRUE))
+        models, cluster = {}, self._cluster_codes_fit
+        for j in incomplete:
+            observed = values[~missing[:, j], j]  # read once here, not kept through the chain
+            self._offsets[j] = observed.mean() if numeric[j] else 0.0
+            if j not in self._passive:
+                models[j] = self._model(methods[j], j, observed)
+            # starting values (mice: sample(y[ry], nmis, replace = TRUE))
             mis = rows[j]
             if methods[j] in LEVEL_TWO:  # one draw per cluster
-                start = self._start(observed(j), j, self._n_clusters, rng)
+                start = self._start(observed, j, self._n_clusters, rng)
                 values[mis, j] = start[cluster[mis]]
             else:
-                values[mis, j] = self._start(observed(j), j, mis.size, rng)
+                values[mis, j] = self._start(observed, j, mis.size, rng)
         moment_models = ("norm", "pmm", "lrd")  # their fits read the missing rows' moments
         work = Workspace(
             values,
@@ -675,9 +678,6 @@ default=None
             track=[j for j in incomplete if methods[j] in moment_models],
         )
         self._derive_all(incomplete, data, values, missing, work, rows.get)
-        models = {
-            j: self._model(methods[j], j, observed(j)) for j in incomplete if j not in self._passive
-        }
 
         trace = np.full((2, self.max_iter, len(incomplete)), np.nan)
         for it in range(self.max_iter):
