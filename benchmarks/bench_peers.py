@@ -300,6 +300,10 @@ def main(argv=None) -> None:
             print(f"{name:45s} {status}", flush=True)
 
     table = markdown(results)
+    try:
+        load_end = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        load_end = "n/a"
     print()
     print(table)
     versions = [
@@ -338,6 +342,7 @@ imputation.
 ## Machine
 
 {machine_lines}
+- load average at the end: {load_end} (a shared machine: other processes may run meanwhile)
 {chr(10).join(versions)}
 
 ## Results
