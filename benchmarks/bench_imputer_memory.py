@@ -33,18 +33,39 @@ N, P, M = 100_000, 10, 5
 KINDS = ("ChainedImputer", "MIPooledEstimator (M = 5)")
 
 
-def make_data(seed: int = 0):
+def make_data(
+    seed: int = 0, n: int = N, p: int = P, n_incomplete: int = 3, order: str = "C", chunk=8192
+):
+    """X (n x p, float64) and y: x0..x_{p-2} equicorrelated (rho = 0.5), x_{p-1} independent
+    of them, y linear in all; MAR missingness in x0..x_{n_incomplete-1} rising with
+    x_{p-1} (about 20% each).
+
+    The rows are drawn in chunks straight into X (``order="F"`` gives the column-major
+    layout of a DataFrame's block, wrapped without a copy), so that generating X costs
+    little more than X itself even at n = 10^7; the draws and their order are those of
+    ``rng.multivariate_normal`` on the whole (its SVD factor, the same stream): at the
+    defaults X and y equal the original ``multivariate_normal`` + ``column_stack``
+    version bit for bit.
+    """
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    cov = 0.5 * np.ones((P - 1, P - 1)) + 0.5 * np.eye(P - 1)
-    Z = rng.multivariate_normal(np.zeros(P - 1), cov, size=N)
-    x9 = rng.standard_normal(N)
-    X = np.column_stack([Z, x9])
-    y = X @ np.linspace(1, 0.1, P) + rng.standard_normal(N)
-    for j in range(3):  # MAR on x9
-        p = 1 / (1 + np.exp(-(x9 - 1.5)))
-        X[rng.random(N) < p, j] = np.nan
+    cov = 0.5 * np.ones((p - 1, p - 1)) + 0.5 * np.eye(p - 1)
+    u, s, _ = np.linalg.svd(cov)
+    factor_t = (u * np.sqrt(s)).T  # multivariate_normal(method="svd") draws z @ factor_t
+    X = np.empty((p, n)).T if order == "F" else np.empty((n, p))
+    for a in range(0, n, chunk):
+        b = min(a + chunk, n)
+        X[a:b, : p - 1] = rng.standard_normal((b - a, p - 1)) @ factor_t
+    X[:, p - 1] = rng.standard_normal(n)  # drives the missingness
+    beta = np.linspace(1, 0.1, p)
+    y = np.empty(n)
+    for a in range(0, n, chunk):  # row-major chunks: the same sums as a C-ordered X @ beta
+        y[a : a + chunk] = np.ascontiguousarray(X[a : a + chunk]) @ beta
+    y += rng.standard_normal(n)
+    prob = 1 / (1 + np.exp(-(X[:, p - 1] - 1.5)))  # MAR on x_{p-1}
+    for j in range(n_incomplete):
+        X[rng.random(n) < prob, j] = np.nan
     return X, y
 
 
