@@ -47,6 +47,10 @@ def update_cross_products(grams, sums, before, block, cols, mask) -> None:
     grams[:, cols, :] = grams[:, :, cols].transpose(0, 2, 1)
 
 
+# rows of the design per block when it is built and its cross-products formed (2 MB at q = 8)
+ROW_BLOCK = 1 << 15
+
+
 def _column_sums(X: np.ndarray) -> np.ndarray:
     """``1'X``: a matrix-vector product, several times faster than ``X.sum(axis=0)`` on a
     tall row-major X."""
@@ -104,9 +108,10 @@ class Workspace:
         self.starts = np.cumsum([0, *widths])[:-1]
         n, q = values.shape[0], sum(widths)
         self.design = np.empty((n, q))
-        if all(w == 1 for w in widths):  # numbers and binary codes: D = values - offsets
-            np.subtract(values, offsets, out=self.design)  # (a 0/1 code is its own dummy)
-        else:
+        # D = values - offsets at once for numbers and binary codes (a 0/1 code is its own
+        # dummy), by row blocks below; wider dummy blocks column by column here
+        direct = all(w == 1 for w in widths)
+        if not direct:
             for j in range(len(specs)):
                 self.design[:, self._block(j)] = self._encode(j, values[:, j])
         # cross-products of all rows (set 0) and of each tracked column's missing rows
@@ -118,12 +123,22 @@ class Workspace:
         self._track_missing = np.ascontiguousarray(missing[:, track]) if track else None
         self._grams = self._sums = None
         if moments:
-            sets = 1 + len(track)
-            self._grams, self._sums = np.empty((sets, q, q)), np.empty((sets, q))
-            self._grams[0], self._sums[0] = self.design.T @ self.design, _column_sums(self.design)
-            for j, t in self._track.items():
-                B = self.rows(np.flatnonzero(missing[:, j]))
-                self._grams[t], self._sums[t] = B.T @ B, _column_sums(B)
+            self._grams, self._sums = (
+                np.zeros((1 + len(track), q, q)),
+                np.zeros((1 + len(track), q)),
+            )
+        for start in range(0, n, ROW_BLOCK):  # one pass over D, each block used while cached
+            D = self.design[start : start + ROW_BLOCK]
+            if direct:
+                np.subtract(values[start : start + ROW_BLOCK], offsets, out=D)
+            if not moments:
+                continue
+            self._grams[0] += D.T @ D
+            self._sums[0] += _column_sums(D)
+            for t in range(1, len(track) + 1):
+                B = D[self._track_missing[start : start + ROW_BLOCK, t - 1]]
+                self._grams[t] += B.T @ B
+                self._sums[t] += _column_sums(B)
 
     def _block(self, j: int) -> slice:
         """The design columns of column j, as a slice."""
