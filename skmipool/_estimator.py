@@ -222,16 +222,20 @@ def uses_imputation_bootstrap(imputer, setting) -> bool:
 
 @dataclass(frozen=True)
 class _FitPlan:
-    """What every imputation's worker needs to know besides the data and the models."""
+    """What every imputation's worker needs to know besides the data and the models.
+
+    Small: it is pickled with every task. The n-long arrays (the data, a given outcome)
+    are arguments of their own, which a cluster backend sends once per fit (joblib's
+    dask backend scatters them); the masks of the missing cells are recomputed.
+    """
 
     x_is_frame: bool
     outcome_imputed: bool  # y is a column of the imputation frame, read back after imputing
-    y: np.ndarray | None  # the outcome when it is not imputed (or a classifier's labels)
     y_name: str | None
     estimand: object  # "coef" or a callable
     variance: str
     n_bootstrap: int
-    missing: dict  # column -> mask of its missing rows
+    missing: tuple  # the columns with missing cells
     bootstrap: bool  # fit the imputer on a bootstrap resample
     keep: bool  # return the completed data
 
@@ -247,9 +251,10 @@ class _Imputation(NamedTuple):
     completed: object  # the completed data (keep_imputations) or None
 
 
-def _impute_and_fit(m, imputer, estimator, data, n_x, plan: _FitPlan, seed, resample=None):
+def _impute_and_fit(m, imputer, estimator, data, y, n_x, plan: _FitPlan, seed, resample=None):
     """Imputation m: impute, fit, extract the estimand.
 
+    ``y``: the outcome when it is not imputed (or a classifier's labels), else None.
     With ``resample`` (a seed), the data are first replaced by a bootstrap resample of
     their rows (bootstrap then impute): the same seed gives the same rows to each of the
     resample's imputations.
@@ -257,12 +262,9 @@ def _impute_and_fit(m, imputer, estimator, data, n_x, plan: _FitPlan, seed, resa
     if resample is not None:
         rows = _bootstrap_rows(data, np.random.default_rng([resample, 2]), all_levels=True)
         data = data.iloc[rows].reset_index(drop=True)
-        plan = replace(
-            plan,
-            y=None if plan.y is None else np.asarray(plan.y)[rows],
-            missing={col: mask[rows] for col, mask in plan.missing.items()},
-            bootstrap=False,  # the resample already varies the imputation model
-        )
+        y = None if y is None else np.asarray(y)[rows]
+        plan = replace(plan, bootstrap=False)  # the resample already varies the model
+    missing = {col: data[col].isna().to_numpy() for col in plan.missing}
     # warnings are collected per imputation and re-issued once by the parent; catch_warnings
     # is not thread-safe, so under a threading backend they pass through as they are
     in_main = threading.current_thread() is threading.main_thread()
@@ -290,7 +292,7 @@ def _impute_and_fit(m, imputer, estimator, data, n_x, plan: _FitPlan, seed, resa
                     f"{data.shape}; it must keep every row and column (an all-missing column?)."
                 )
             Xc = _completed_features(completed, data, n_x, plan.x_is_frame)
-            yc = _completed_outcome(completed, data, n_x, plan)
+            yc = _completed_outcome(completed, data, y, n_x, plan)
             stage = "fitting the estimator"
             est = clone(estimator)
             if "random_state" in est.get_params(deep=False):
@@ -302,9 +304,9 @@ def _impute_and_fit(m, imputer, estimator, data, n_x, plan: _FitPlan, seed, resa
             # returned, not raised: the parent chains it, whatever the joblib backend
             return _Failure(m, stage, exc)
         imputed = {
-            col: np.asarray(_column(completed, j))[plan.missing[col]]
+            col: np.asarray(_column(completed, j))[missing[col]]
             for j, col in enumerate(data.columns)
-            if col in plan.missing
+            if col in missing
         }
     messages = [(w.category, str(w.message)) for w in caught]
     return _Imputation(imp, est, estimate, imputed, messages, completed if plan.keep else None)
@@ -331,9 +333,9 @@ def _completed_features(completed, data, n_x: int, x_is_frame: bool):
     return Xc
 
 
-def _completed_outcome(completed, data, n_x: int, plan: _FitPlan):
-    """The outcome to fit: imputed (read from the completed data) or as given."""
-    y = np.asarray(_column(completed, n_x), dtype=float) if plan.outcome_imputed else plan.y
+def _completed_outcome(completed, data, y, n_x: int, plan: _FitPlan):
+    """The outcome to fit: imputed (read from the completed data) or as given (``y``)."""
+    y = np.asarray(_column(completed, n_x), dtype=float) if plan.outcome_imputed else y
     if y is not None and plan.y_name is not None and plan.x_is_frame:
         y = pd.Series(y, index=data.index, name=plan.y_name)
     return y
@@ -1023,12 +1025,11 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         plan = _FitPlan(
             x_is_frame=isinstance(X, pd.DataFrame),
             outcome_imputed=bool(target_cols) and not self._is_classifier(),
-            y=y,
             y_name=y_name,
             estimand=self.estimand,
             variance=self.variance,
             n_bootstrap=self.n_bootstrap,
-            missing=missing,
+            missing=tuple(missing),
             bootstrap=uses_imputation_bootstrap(imputer, self.imputation_bootstrap),
             keep=self.keep_imputations,
         )
@@ -1038,9 +1039,10 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         if self.variance == "bootstrap" and isinstance(dfcom, str):
             dfcom = None  # the bootstrap has no small-sample df: large sample
         rng = check_random_state(self.random_state)
+        y = None if plan.outcome_imputed else y  # an imputed outcome is read from the data
         if self.inference == "bootstrap":
             return self._fit_bootstrap_then_impute(
-                rng, imputer, estimator, data, n_x, plan, target_cols
+                rng, imputer, estimator, data, y, n_x, plan, target_cols
             )
         auto = self.n_imputations == "auto"
         if auto and not missing:
@@ -1051,12 +1053,12 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             )
         # the seeds continue one sequence, so that "auto" ending at M equals n_imputations=M
         first = self.pilot_imputations if auto else self.n_imputations
-        results = self._impute_and_fit_all(rng, first, imputer, estimator, data, n_x, plan)
+        results = self._impute_and_fit_all(rng, first, imputer, estimator, data, y, n_x, plan)
         if auto:
             total = self._auto_imputations(results, dfcom)
             if total > first:
                 more = self._impute_and_fit_all(
-                    rng, total - first, imputer, estimator, data, n_x, plan, start=first
+                    rng, total - first, imputer, estimator, data, y, n_x, plan, start=first
                 )
                 results += more
         self.imputers_ = [r.imputer for r in results]
@@ -1100,7 +1102,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                     f'whole clusters, which skmipool does not do yet. Use inference="rubin".'
                 )
 
-    def _fit_bootstrap_then_impute(self, rng, imputer, estimator, data, n_x, plan, target_cols):
+    def _fit_bootstrap_then_impute(self, rng, imputer, estimator, data, y, n_x, plan, target_cols):
         """Bootstrap then impute (von Hippel & Bartlett 2021): B resamples, D imputations each.
 
         Resample b's rows come from its own seed, and imputation d of it has its own
@@ -1117,6 +1119,7 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
                 imputer,
                 estimator,
                 data,
+                y,
                 n_x,
                 plan,
                 int(seeds[b, d]),
@@ -1139,12 +1142,12 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         return self
 
     def _impute_and_fit_all(
-        self, rng, count, imputer, estimator, data, n_x, plan, start=0
+        self, rng, count, imputer, estimator, data, y, n_x, plan, start=0
     ) -> list[_Imputation]:
         """Imputations start + 1 .. start + count, each with the next seed of ``rng``."""
         seeds = rng.randint(np.iinfo(np.int32).max, size=count)
         tasks = (
-            delayed(_impute_and_fit)(start + i + 1, imputer, estimator, data, n_x, plan, int(s))
+            delayed(_impute_and_fit)(start + i + 1, imputer, estimator, data, y, n_x, plan, int(s))
             for i, s in enumerate(seeds)
         )
         return self._run(tasks, count)

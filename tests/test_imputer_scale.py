@@ -1,10 +1,14 @@
 """The imputer's bookkeeping for large data (issue 18, part 6): running moments, the
 distinct-value shortcut, and output that shares the completed array. Fast (< 2 s)."""
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
 
+import skmipool._estimator as est_module
+from skmipool import MIPooledEstimator
 from skmipool.impute import ChainedImputer
 from skmipool.impute._chained import _distinct_upto
 from skmipool.impute._columns import ColumnSpec
@@ -106,3 +110,23 @@ def test_float_frame_output_wraps_the_completed_array_and_input_is_unchanged():
     assert out.index.equals(X.index) and out.attrs == {"source": "test"}
     assert out._mgr.nblocks == 1  # one float block: the completed array itself
     assert np.array_equal(out.loc[X["a"].notna(), "b"], X.loc[X["a"].notna(), "b"])
+
+
+def test_task_plan_carries_no_row_arrays(monkeypatch):
+    """What MIPooledEstimator pickles with every imputation task besides the data and y is
+    small: the masks of the missing cells are recomputed in the worker, so a cluster backend
+    ships the n-long arrays once per fit (joblib's dask backend scatters data and y)."""
+    seen = []
+    original = est_module._impute_and_fit
+
+    def spy(m, imputer, estimator, data, y, n_x, plan, seed, resample=None):
+        seen.append(len(pickle.dumps(plan)))
+        return original(m, imputer, estimator, data, y, n_x, plan, seed, resample)
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.standard_normal((20_000, 3)), columns=list("abc"))
+    X.loc[rng.random(20_000) < 0.3, "a"] = np.nan
+    y = X["b"] + rng.standard_normal(20_000)
+    monkeypatch.setattr(est_module, "_impute_and_fit", spy)
+    MIPooledEstimator(n_imputations=2, random_state=0).fit(X, y)
+    assert len(seen) == 2 and max(seen) < 2_000  # 20 000 rows: a mask alone pickles to 20 kB
