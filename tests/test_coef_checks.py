@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from scipy import linalg
 from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, LogisticRegression, PoissonRegressor
@@ -125,10 +126,10 @@ def test_default_lbfgs_fits_pass_with_room_to_spare(monkeypatch):
     steps = []
     real = adapters._check_solves_score
 
-    def record(est, Z, sqrt_w, pearson, **kw):
-        q, _ = np.linalg.qr(Z * sqrt_w[:, None])
+    def record(est, design, sqrt_w, pearson, **kw):
+        q, _ = np.linalg.qr(design.array() * sqrt_w[:, None])
         steps.append(np.linalg.norm(q.T @ pearson) / np.sqrt(kw["phi"]))
-        return real(est, Z, sqrt_w, pearson, **kw)
+        return real(est, design, sqrt_w, pearson, **kw)
 
     monkeypatch.setattr(adapters, "_check_solves_score", record)
     df = load_nhanes2()
@@ -139,6 +140,56 @@ def test_default_lbfgs_fits_pass_with_room_to_spare(monkeypatch):
     )
     assert len(steps) == 5
     assert max(steps) < STEP_TOLERANCE / 10
+
+
+def _step_parts(step):
+    """||Q'r||, the Newton step delta and the standard errors (phi = 1) of a _UnitStep."""
+    r_inv = linalg.solve_triangular(step.r, np.eye(step.r.shape[0]))
+    se = np.linalg.norm(r_inv, axis=1) / step.length
+    return np.linalg.norm(step.g), (r_inv @ step.g) / step.length, se
+
+
+def _designs(n=2000, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    return {  # name: (features, normal equations trusted)
+        "independent": (x, True),
+        "cents beside a flag": (
+            np.column_stack([rng.normal(5e6, 1.5e6, n), rng.integers(0, 2, n), x[:, 0]]),
+            True,
+        ),
+        "correlated 1 - 5e-7": (np.column_stack([x[:, 0], x[:, 0] + 1e-3 * x[:, 1]]), True),
+        # a column of 1e6 + N(0, 1) beside the intercept: cond(Zw) about 2e6, QR fallback
+        "large offset": (np.column_stack([1e6 + x[:, 0], x[:, 1]]), False),
+    }
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("name", list(_designs()))
+def test_normal_equations_step_equals_the_qr_step(name, weighted, monkeypatch):
+    """The check's Q'r from the p x p normal equations equals the QR's, or falls back to it."""
+    X, trusted = _designs()[name]
+    rng = np.random.default_rng(1)
+    n = X.shape[0]
+    design = adapters._Design(X, intercept=True)
+    sqrt_w = np.sqrt(rng.uniform(0.05, 0.25, n)) if weighted else None
+    pearson = rng.normal(size=n) + 0.3 * X[:, -1]  # residuals with a score far from 0
+    gram = design.gram(sqrt_w)
+    Z = design.array()
+    qr = adapters._step_from_qr(Z if sqrt_w is None else Z * sqrt_w[:, None], pearson)
+    score = design.rdot(pearson if sqrt_w is None else sqrt_w * pearson)
+    fast = adapters._step_from_gram(gram, score)
+    assert (fast is not None) == trusted
+    used = adapters._unit_step(design, sqrt_w, pearson, gram)  # what the check uses
+    g, delta, se = _step_parts(qr)
+    g_used, delta_used, se_used = _step_parts(used)
+    assert g_used == pytest.approx(g, rel=1e-8)
+    np.testing.assert_allclose(delta_used / se, delta / se, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(se_used, se, rtol=1e-8)
+    if not trusted:  # the fallback is needed: the normal equations are off by far more
+        monkeypatch.setattr(adapters, "_NORMAL_EQUATIONS_RCOND", 0.0)
+        forced = adapters._step_from_gram(gram, score)
+        assert forced is None or np.max(np.abs(_step_parts(forced)[2] / se - 1)) > 1e-6
 
 
 def test_an_exact_fit_is_not_refused():
