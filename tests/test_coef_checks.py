@@ -15,8 +15,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import skmipool._adapters as adapters
+import skmipool._collinearity as collinearity
 from skmipool import Estimate, ImputationError, MIPooledEstimator
 from skmipool._adapters import STEP_TOLERANCE, coef_estimate
+from skmipool._collinearity import check_observed_collinearity
 from skmipool.datasets import load_nhanes2
 from skmipool.impute import ChainedImputer
 
@@ -297,6 +299,51 @@ def test_no_false_alarm_on_few_complete_cases_near_collinearity_or_other_estiman
         random_state=0,
     )
     mean_y.fit(Xd, yd)
+
+
+def test_moments_give_pandas_pairwise_correlations_and_the_complete_cases_gram(monkeypatch):
+    monkeypatch.setattr(collinearity, "_BLOCK", 1000)  # several blocks, one of them short
+    rng = np.random.default_rng(5)
+    n = 4321
+    X = pd.DataFrame(rng.normal(size=(n, 5)) * [1, 1e3, 1e-3, 1, 1] + [0, 1e5, 0, 7, 0])
+    X[3] = X[0] + 0.1 * X[3]
+    X.loc[X[4] > 0, 4] = 2.0  # constant in the rows where column 2 is observed: NaN
+    for j in range(5):
+        X.loc[rng.random(n) < [0.3, 0.0, 0.1, 0.5, 0.2][j], j] = np.nan
+    X.loc[X[4] < 0, 2] = np.nan
+    moments = collinearity._Moments(X.to_numpy())
+    expected = X.corr(min_periods=10).to_numpy()
+    corr = moments.pairwise_correlations()
+    assert np.isnan(expected[2, 4])  # column 4 is constant where column 2 is observed
+    known = ~np.isnan(expected)
+    np.testing.assert_allclose(corr[known], expected[known], rtol=0, atol=1e-12)
+    assert collinearity._collinear_pair(list("abcde"), X.to_numpy(), moments) is None
+    complete = X.dropna().to_numpy()
+    centred = complete - complete.mean(axis=0)
+    gram = moments.cc_cross - np.outer(moments.cc_sums, moments.cc_sums) / moments.cc_rows
+    assert moments.cc_rows == len(complete)
+    direct = (centred.T @ centred)[:4, :4]  # column 4 is constant there: left out
+    unit = np.sqrt(np.outer(np.diag(direct), np.diag(direct)))
+    np.testing.assert_allclose(gram[:4, :4] / unit, direct / unit, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(moments.cc_varying, [True, True, True, True, False])
+
+
+def test_relations_between_columns_with_large_means():
+    """Columns of 1e6 +- 1 or 1e6 +- 0.001: relations judged on their variation, not rounding."""
+    rng = np.random.default_rng(6)
+    n = 500
+    x = 1e6 + rng.normal(size=n)
+    X = pd.DataFrame({"a": x, "b": np.round(3 * x, 7), "c": rng.normal(size=n)})
+    X.loc[rng.random(n) < 0.2, "a"] = np.nan
+    with pytest.raises(
+        ValueError, match=r"columns \['a', 'b'\] of X are collinear in the \d+ rows"
+    ):
+        check_observed_collinearity(X, LinearRegression(), "coef")
+    # 1 - r = 5e-11 (b = a + 1e-5 sd(a) noise): close, but no exact relation
+    x = 1e6 + 1e-3 * rng.normal(size=n)
+    X = pd.DataFrame({"a": x, "b": x + 1e-8 * rng.normal(size=n), "c": rng.normal(size=n)})
+    X.loc[rng.random(n) < 0.2, "a"] = np.nan
+    check_observed_collinearity(X, LinearRegression(), "coef")
 
 
 def test_an_unchecked_pipeline_still_meets_the_rank_check_of_the_completed_data():
