@@ -996,7 +996,12 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
 
     def _imputation_frame(self, X, y, y_name, outcome_in_X=False):
         """X (and, with impute_target, y coded as numbers) as one frame for the imputer."""
-        frame = X.copy() if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        if isinstance(X, pd.DataFrame):
+            # the outcome column is added to the copy; under copy-on-write neither frame
+            # can change the other, so the copy need not duplicate X's values
+            frame = X.copy(deep=not copy_on_write())
+        else:
+            frame = pd.DataFrame(X)
         if not isinstance(X, pd.DataFrame):
             frame.columns = [f"x{i}" for i in range(frame.shape[1])]
         target_cols = []
