@@ -1,6 +1,6 @@
 """What MIPooledEstimator.fit spends outside the imputer at n = 10^6 x 10 (issue 18, part 6).
 
-Data: ``bench_imputer_memory.make_data`` with N = 1 000 000, P = 10 (float64, 76 MB;
+Data: ``bench_imputer_memory.make_data(n=N, p=P)`` with N = 1 000 000, P = 10 (float64, 76 MB;
 x0..x8 correlated, y linear in them, MAR missingness in x0, x1, x2), as a DataFrame
 with columns x0..x9. The fit:
 ``MIPooledEstimator(LinearRegression(), ChainedImputer(max_iter=5), n_imputations=2,
@@ -58,8 +58,7 @@ PIECES = (
 
 
 def _data():
-    bench_imputer_memory.N, bench_imputer_memory.P = N, P
-    X, y = bench_imputer_memory.make_data()
+    X, y = bench_imputer_memory.make_data(n=N, p=P)
     return X, pd.DataFrame(X, columns=[f"x{j}" for j in range(P)]), y
 
 
