@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from scipy.linalg import lapack
 
 from skmipool._validation import check_integer, check_names, real_array
 
@@ -514,7 +515,8 @@ def _check_covariance_matrices(u: np.ndarray) -> None:
         raise ValueError(f"imputation {bad[0] + 1}: the covariance matrix is not symmetric.")
     largest_variance = np.diagonal(u, axis1=1, axis2=2).max(axis=1)
     entries_fit = np.all(scale <= (1.0 + _PSD_TOLERANCE) * largest_variance)
-    if entries_fit and _positive_definite(total / m, 2.0 * _PSD_TOLERANCE):
+    total /= m  # Ubar
+    if entries_fit and _positive_definite(total, 2.0 * _PSD_TOLERANCE):
         return
     eig = np.linalg.eigvalsh(u)  # ascending
     eig_min, eig_max = eig[:, 0], eig[:, -1]
@@ -527,9 +529,11 @@ def _check_covariance_matrices(u: np.ndarray) -> None:
 
 
 def _positive_definite(a: np.ndarray, shift: float) -> bool:
-    """Whether a + shift trace(a) I has a Cholesky factor (is positive definite)."""
-    try:
-        np.linalg.cholesky(a + shift * np.trace(a) * np.eye(a.shape[0]))
-    except np.linalg.LinAlgError:
-        return False
-    return True
+    """Whether a + shift trace(a) I has a Cholesky factor (is positive definite).
+
+    Overwrites ``a`` (LAPACK's dpotrf in place: no k x k allocation).
+    """
+    a.flat[:: a.shape[0] + 1] += shift * np.trace(a)
+    # a C-ordered a is its transpose in Fortran order; symmetric, either triangle serves
+    _, info = lapack.dpotrf(a.T, lower=False, clean=False, overwrite_a=True)
+    return info == 0
