@@ -11,6 +11,11 @@ sections 2.5 and 9.3 (Fisher information (Z' W Z) / phi with
 W = (dmu/deta)^2 / V(mu); Pearson estimate of the dispersion phi).
 Gould, W., Pitblado, J. and Poi, B. (2010). *Maximum Likelihood Estimation with
 Stata*, 4th ed., section 1.4 (convergence by the scaled gradient g H^-1 g').
+Golub, G. H. and Van Loan, C. F. (2013). *Matrix Computations*, 4th ed., section 5.3
+(least squares by the normal equations or by QR, and their sensitivity).
+Higham, N. J. (1988). FORTRAN codes for estimating the one-norm of a real or complex
+matrix, with applications to condition estimation. *ACM TOMS* 14, 381-396 (LAPACK's
+dpocon).
 """
 
 from __future__ import annotations
@@ -25,7 +30,13 @@ from sklearn.base import OneToOneFeatureMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.feature_selection._base import SelectorMixin
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import (
+    GammaRegressor,
+    LinearRegression,
+    LogisticRegression,
+    PoissonRegressor,
+    TweedieRegressor,
+)
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import (
     FunctionTransformer,
@@ -82,7 +93,8 @@ def coef_names(estimator, X) -> list[str]:
     return (["intercept"] if getattr(estimator, "fit_intercept", False) else []) + names
 
 
-def _design(estimator, X) -> np.ndarray:
+def _features(estimator, X) -> np.ndarray:
+    """The model's features of X as floats: a view of X when it already is one."""
     names = getattr(estimator, "feature_names_in_", None)
     if isinstance(X, pd.DataFrame) and names is not None:
         missing = [str(c) for c in names if c not in X.columns]
@@ -92,33 +104,89 @@ def _design(estimator, X) -> np.ndarray:
                 f"the rows must have the model's features {list(map(str, names))}; missing "
                 f"{missing}, unexpected {extra}."
             )
-        X = X[list(names)]  # match by name, not position
-    Z = np.asarray(X, dtype=float)
-    n_features = getattr(estimator, "n_features_in_", Z.shape[1])
-    if Z.ndim != 2 or Z.shape[1] != n_features:
+        if list(X.columns) != list(names):
+            X = X[list(names)]  # match by name, not position
+    A = np.asarray(X, dtype=float)
+    n_features = getattr(estimator, "n_features_in_", A.shape[1])
+    if A.ndim != 2 or A.shape[1] != n_features:
         raise ValueError(
-            f"the rows have {Z.shape[-1]} columns; the model was fitted on {n_features} features."
+            f"the rows have {A.shape[-1]} columns; the model was fitted on {n_features} features."
         )
-    if getattr(estimator, "fit_intercept", False):
-        Z = np.column_stack([np.ones(Z.shape[0]), Z])
-    return Z
+    return A
 
 
-def _check_full_rank(Z: np.ndarray, names: list[str]) -> np.ndarray:
+class _Design:
+    """The design Z = [1, X] (with an intercept) or X of a linear model, kept as X.
+
+    Products with Z come from X and the sums of its columns, so the n x p matrix with the
+    column of ones is only built when a check needs Z itself (a QR in a fallback path).
+    """
+
+    def __init__(self, X: np.ndarray, intercept: bool):
+        self.X, self.intercept = X, bool(intercept)
+        self.shape = (X.shape[0], X.shape[1] + self.intercept)
+
+    def dot(self, beta: np.ndarray) -> np.ndarray:
+        """Z beta."""
+        if self.intercept:
+            return self.X @ beta[1:] + beta[0]
+        return self.X @ beta
+
+    def rdot(self, v: np.ndarray) -> np.ndarray:
+        """Z'v."""
+        xv = self.X.T @ v
+        return np.concatenate([[v.sum()], xv]) if self.intercept else xv
+
+    def gram(self, sqrt_w: np.ndarray | None = None) -> np.ndarray:
+        """Z' W Z with W = diag(sqrt_w^2) (W = I without weights)."""
+        Xw = self.X if sqrt_w is None else self.X * sqrt_w[:, None]
+        inner = Xw.T @ Xw  # one product of Xw with itself: exactly symmetric
+        if not self.intercept:
+            return inner
+        ones = np.ones(self.shape[0]) if sqrt_w is None else sqrt_w
+        cross = Xw.T @ ones  # X'W1
+        return np.block([[np.atleast_2d(ones @ ones), cross[None, :]], [cross[:, None], inner]])
+
+    def std(self) -> np.ndarray:
+        """Standard deviations of the columns of Z (0 for the intercept)."""
+        sd = self.X.std(axis=0)
+        return np.concatenate([[0.0], sd]) if self.intercept else sd
+
+    def array(self) -> np.ndarray:
+        """Z itself: a new array with the intercept's column of ones, else X (not a copy)."""
+        if not self.intercept:
+            return self.X
+        Z = np.empty(self.shape)
+        Z[:, 0] = 1.0
+        Z[:, 1:] = self.X
+        return Z
+
+
+def _design_of(estimator, X) -> _Design:
+    return _Design(_features(estimator, X), getattr(estimator, "fit_intercept", False))
+
+
+def _design(estimator, X) -> np.ndarray:
+    return _design_of(estimator, X).array()
+
+
+def _check_full_rank(Z: np.ndarray | _Design, names: list[str]) -> np.ndarray:
     """Collinear columns make the covariance singular: say which columns, and what to do.
 
     Returns Z'Z, which the check computes anyway (the OLS information matrix).
     """
+    design = Z if isinstance(Z, _Design) else _Design(np.asarray(Z), intercept=False)
     # Fast path: with its columns scaled to unit length, Z has singular values whose ratio
     # is sqrt(eig) of the correlation form of Z'Z; times the ratio of the column lengths it
     # bounds the relative size of the pivoted QR's diagonal. Far above the QR's rank
     # tolerance below (about n * 1e-16), Z has full rank without the QR.
-    gram = Z.T @ Z
+    gram = design.gram()
     scale = np.sqrt(np.diag(gram))
     if scale.size and np.all(scale > 0):
         eig = np.linalg.eigvalsh(gram / np.outer(scale, scale))
         if eig[0] > 0 and np.sqrt(eig[0] / eig[-1]) * scale.min() / scale.max() > 1e-6:
             return gram
+    Z = design.array()
     _, r, piv = linalg.qr(Z, mode="economic", pivoting=True)
     diag = np.abs(np.diag(r))
     tol = diag.max() * max(Z.shape) * np.finfo(float).eps if diag.size else 0.0
@@ -199,7 +267,65 @@ def _inverse_information(info: np.ndarray, names: list[str], what: str) -> np.nd
 STEP_TOLERANCE = 0.25
 
 
-def _check_solves_score(est, Z, sqrt_w, pearson, *, fitted, phi, names, remedy: str) -> None:
+# The normal equations' rounding error grows with cond(Zw)^2, the QR's with cond(Zw)
+# (Golub & Van Loan 2013, section 5.3). Below this reciprocal condition number of the
+# unit-column Zw'Zw (cond(Zw) above about 1e4), or when its Cholesky fails, the step is
+# taken from a QR of Zw; above it, cond(Zw)^2 eps < 1e-8: the two agree to about that.
+_NORMAL_EQUATIONS_RCOND = 1e-8
+
+
+class _UnitStep(NamedTuple):
+    """Zw / length = QR (unit-length columns): Q'r, R and the column lengths."""
+
+    g: np.ndarray  # Q'r
+    r: np.ndarray  # R, upper triangular (the signs of its rows may differ from a QR's)
+    length: np.ndarray
+
+
+def _step_from_gram(gram: np.ndarray, score: np.ndarray) -> _UnitStep | None:
+    """Q'r from the normal equations; None when they are too ill-conditioned to trust.
+
+    With L = diag(column lengths of Zw), Zw L^-1 = QR and (Zw L^-1)'(Zw L^-1) = R'R, so R is
+    the Cholesky factor of L^-1 Zw'Zw L^-1 (up to the signs of its rows, which cancel in
+    R^-1 Q'r and in the row lengths of R^-1) and Q'r = R^-T L^-1 Zw'r (the method of normal
+    equations, Golub & Van Loan 2013, section 5.3). Only p x p work after Zw'Zw and Zw'r.
+    """
+    length = np.sqrt(np.diag(gram))
+    if not (length.size and np.all(length > 0) and np.all(np.isfinite(gram))):
+        return None
+    unit = gram / np.outer(length, length)
+    try:
+        r = linalg.cholesky(unit, lower=False)
+    except linalg.LinAlgError:
+        return None
+    # LAPACK's estimate of 1 / cond_1 from the Cholesky factor (dpocon, Higham 1988)
+    rcond, info = linalg.lapack.dpocon(r, np.abs(unit).sum(axis=0).max())
+    if info != 0 or not rcond >= _NORMAL_EQUATIONS_RCOND:
+        return None
+    g = linalg.solve_triangular(r, score / length, trans="T")
+    return _UnitStep(g, r, length)
+
+
+def _step_from_qr(Zw: np.ndarray, pearson: np.ndarray) -> _UnitStep:
+    """Q'r from a Householder QR of Zw with unit-length columns: stable, O(n p^2) and n x p."""
+    length = np.linalg.norm(Zw, axis=0)  # unit columns: the QR is immune to the data's units
+    q, r = linalg.qr(Zw / length, mode="economic")
+    return _UnitStep(q.T @ pearson, r, length)
+
+
+def _unit_step(design: _Design, sqrt_w, pearson, gram) -> _UnitStep:
+    """Q'r and R of Zw = diag(sqrt_w) Z with unit columns: normal equations, else a QR."""
+    score = design.rdot(pearson if sqrt_w is None else sqrt_w * pearson)  # Zw'r
+    step = _step_from_gram(gram, score)
+    if step is None:  # ill-conditioned: the QR of Zw itself
+        Z = design.array()
+        step = _step_from_qr(Z if sqrt_w is None else Z * sqrt_w[:, None], pearson)
+    return step
+
+
+def _check_solves_score(
+    est, design: _Design, sqrt_w, pearson, *, gram, fitted, phi, names, remedy: str
+) -> None:
     """Refuse coefficients that do not solve their estimating equations.
 
     The score of a GLM is U = Z' diag(dmu/deta / V) (y - mu) (McCullagh & Nelder 1989,
@@ -213,15 +339,15 @@ def _check_solves_score(est, Z, sqrt_w, pearson, *, fitted, phi, names, remedy: 
     from the least-squares residual sum of squares ||r||^2 - ||Q'r||^2 (Pythagoras).
     ``fitted``: the fitted values on the scale of ``pearson``; residuals below sqrt(eps)
     times their size are rounding error (an exact fit), and phi is kept above that level.
-    ``remedy``: the skmipool.models estimator the error suggests.
+    ``sqrt_w``: sqrt(W), None for unit weights (OLS). ``gram``: Zw'Zw, the information
+    matrix the caller has formed. ``remedy``: the skmipool.models estimator the error
+    suggests.
     """
     beta = _params(est)
-    Zw = Z * sqrt_w[:, None]
-    length = np.linalg.norm(Zw, axis=0)  # unit columns: the QR is immune to the data's units
-    q, r = linalg.qr(Zw / length, mode="economic")
-    g = q.T @ pearson
+    n, p = design.shape
+    g, r, length = _unit_step(design, sqrt_w, pearson, gram)
     if phi is None:
-        phi = max(pearson @ pearson - g @ g, 0.0) / max(Z.shape[0] - Z.shape[1], 1)
+        phi = max(pearson @ pearson - g @ g, 0.0) / max(n - p, 1)
     phi = max(phi, np.finfo(float).eps * np.mean(fitted**2))
     if not phi > 0 or np.sqrt(g @ g / phi) <= STEP_TOLERANCE:
         return
@@ -237,14 +363,15 @@ def _check_solves_score(est, Z, sqrt_w, pearson, *, fitted, phi, names, remedy: 
     raise ValueError(
         f"the fitted coefficients do not solve the model's estimating equations (normal "
         f"equations or likelihood score), so they are not the estimates the standard errors "
-        f"describe: a Newton step from them moves {moves}. {_solver_advice(est, names, Z, remedy)}"
+        f"describe: a Newton step from them moves {moves}. "
+        f"{_solver_advice(est, names, design, remedy)}"
     )
 
 
-def _scale_note(Z, names) -> tuple[str, str] | None:
+def _scale_note(design: _Design, names) -> tuple[str, str] | None:
     """The largest and smallest column (by standard deviation) when they differ by 1e4 or more."""
-    sd = Z.std(axis=0)
-    cols = [j for j in range(Z.shape[1]) if sd[j] > 0]
+    sd = design.std()
+    cols = [j for j in range(sd.size) if sd[j] > 0]
     if len(cols) < 2:
         return None
     big, small = max(cols, key=lambda j: sd[j]), min(cols, key=lambda j: sd[j])
@@ -254,8 +381,8 @@ def _scale_note(Z, names) -> tuple[str, str] | None:
     return names[big], f"{names[big]!r} varies {ratio} times more than {names[small]!r}"
 
 
-def _solver_advice(est, names, Z, remedy: str) -> str:
-    scales = _scale_note(Z, names)
+def _solver_advice(est, names, design: _Design, remedy: str) -> str:
+    scales = _scale_note(design, names)
     if isinstance(est, LinearRegression):
         cause = (
             f"LinearRegression's least-squares solver treats directions with singular values "
@@ -285,19 +412,20 @@ def _linear_regression(est, X, y) -> Estimate:
             'standard errors are invalid. Use variance="bootstrap" or positive=False.'
         )
     names = coef_names(est, X)
-    Z = _design(est, X)
+    design = _design_of(est, X)
     y = np.asarray(y, dtype=float)
     if y.ndim != 1:
         raise ValueError("coefficient standard errors are supported for a single outcome only.")
-    gram = _check_full_rank(Z, names)
+    gram = _check_full_rank(design, names)
     beta = _params(est)
-    n, p = Z.shape
+    n, p = design.shape
     if n <= p:
         raise ValueError(f"{n} rows for {p} coefficients: no residual degrees of freedom.")
-    resid = y - Z @ beta
+    fitted = design.dot(beta)
+    resid = y - fitted
     ols = "skmipool.models.OLSRegressor"  # below: the normal equations Z'(y - Z beta) = 0
     _check_solves_score(
-        est, Z, np.ones(n), resid, fitted=Z @ beta, phi=None, names=names, remedy=ols
+        est, design, None, resid, gram=gram, fitted=fitted, phi=None, names=names, remedy=ols
     )
     sigma2 = resid @ resid / (n - p)
     cov = sigma2 * _inverse_information(gram, names, "OLS")
@@ -331,21 +459,30 @@ def _logistic_regression(est, X, y) -> Estimate:
             f'variance="bootstrap".'
         )
     names = coef_names(est, X)
-    Z = _design(est, X)
-    _check_full_rank(Z, names)
+    design = _design_of(est, X)
+    _check_full_rank(design, names)
     beta = _params(est)
-    eta = Z @ beta
+    eta = design.dot(beta)
     _check_separation(eta, np.asarray(y) == est.classes_[1])
     prob = 1.0 / (1.0 + np.exp(-eta))
     w = prob * (1.0 - prob)  # binomial variance; logit link: dmu/deta = V(mu)
     positive = (np.asarray(y) == est.classes_[1]).astype(float)
     pearson = (positive - prob) / np.sqrt(w)
+    info = design.gram(np.sqrt(w))  # Z'WZ
     logit = "skmipool.models.LogitClassifier"
     _check_solves_score(
-        est, Z, np.sqrt(w), pearson, fitted=prob, phi=1.0, names=names, remedy=logit
+        est,
+        design,
+        np.sqrt(w),
+        pearson,
+        gram=info,
+        fitted=prob,
+        phi=1.0,
+        names=names,
+        remedy=logit,
     )
-    cov = _inverse_information(Z.T @ (Z * w[:, None]), names, "Fisher")
-    n, p = Z.shape
+    cov = _inverse_information(info, names, "Fisher")
+    n, p = design.shape
     terms = _sklearn_model_terms(names, est)
     return Estimate(beta, cov, names=names, dfcom=float(n - p), nobs=n, model_terms=terms)
 
@@ -368,8 +505,6 @@ def _check_separation(eta: np.ndarray, positive: np.ndarray) -> None:
 
 
 def _tweedie_power(est) -> float:
-    from sklearn.linear_model import GammaRegressor, PoissonRegressor
-
     if isinstance(est, PoissonRegressor):
         return 1.0
     if isinstance(est, GammaRegressor):
@@ -387,38 +522,39 @@ def _glm_regression(est, X, y) -> Estimate:
     link = getattr(est, "link", "auto")
     log_link = link == "log" or (link == "auto" and power > 0)
     names = coef_names(est, X)
-    Z = _design(est, X)
-    _check_full_rank(Z, names)
+    design = _design_of(est, X)
+    _check_full_rank(design, names)
     beta = _params(est)
-    eta = Z @ beta
+    eta = design.dot(beta)
     mu = np.exp(eta) if log_link else eta
     y = np.asarray(y, dtype=float)
     var_mu = mu**power  # Tweedie variance function V(mu) = mu^power
     dmu = mu if log_link else np.ones_like(mu)
-    n, p = Z.shape
+    n, p = design.shape
     # dispersion: 1 for Poisson, else Pearson chi² / (n - p) (McCullagh & Nelder 1989, eq. 9.12)
     phi = 1.0 if power == 1.0 else np.sum((y - mu) ** 2 / var_mu) / (n - p)
     w = dmu**2 / var_mu
     pearson, fitted = (y - mu) / np.sqrt(var_mu), mu / np.sqrt(var_mu)
+    info = design.gram(np.sqrt(w))  # Z'WZ
     glm = "skmipool.models.GLMRegressor"
     _check_solves_score(
-        est, Z, np.sqrt(w), pearson, fitted=fitted, phi=phi, names=names, remedy=glm
+        est,
+        design,
+        np.sqrt(w),
+        pearson,
+        gram=info,
+        fitted=fitted,
+        phi=phi,
+        names=names,
+        remedy=glm,
     )
-    cov = phi * _inverse_information(Z.T @ (Z * w[:, None]), names, "Fisher")
+    cov = phi * _inverse_information(info, names, "Fisher")
     terms = _sklearn_model_terms(names, est)
     return Estimate(beta, cov, names=names, dfcom=float(n - p), nobs=n, model_terms=terms)
 
 
 def _sklearn_glm(estimator):
     """(adapter, link) for the scikit-learn linear models skmipool reads, else None."""
-    from sklearn.linear_model import (
-        GammaRegressor,
-        LinearRegression,
-        LogisticRegression,
-        PoissonRegressor,
-        TweedieRegressor,
-    )
-
     if isinstance(estimator, LinearRegression):
         return _linear_regression, "identity"
     if isinstance(estimator, LogisticRegression):

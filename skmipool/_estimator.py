@@ -357,6 +357,52 @@ def _estimand(est, X, y, plan: _FitPlan, seed) -> Estimate:
     return result
 
 
+# Rows compared first when looking for a second observed value of a non-numeric column:
+# a column that varies almost always does so here, and the rest of it is then not read.
+_HEAD = 1000
+
+
+def _is_constant(column: pd.Series) -> bool:
+    """Whether the observed values (NaN ignored) are one value: ``nunique(dropna=True) == 1``.
+
+    O(n) and without the hashing of ``nunique``: numbers (numpy, nullable, pyarrow) and
+    booleans by their least and largest observed value, a categorical by its codes (-1 for
+    missing), anything else by equality with the first observed value, read in full only
+    when the first ``_HEAD`` rows hold no other value.
+    """
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        observed = codes[codes >= 0]
+        return observed.size > 0 and observed.min() == observed.max()
+    if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+        values = column.to_numpy()
+        if values.size == 0:
+            return False
+        if dtype.kind == "f":  # fmin/fmax skip NaN; NaN only when every value is
+            low, high = np.fmin.reduce(values), np.fmax.reduce(values)
+        else:
+            low, high = values.min(), values.max()
+        return bool(low == high)  # False for NaN == NaN: an entirely missing column
+    if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+        if pd.api.types.is_complex_dtype(dtype):
+            return column.nunique(dropna=True) == 1
+        low, high = column.min(skipna=True), column.max(skipna=True)
+        return bool(pd.notna(low) and low == high)
+    observed = column.notna().to_numpy()
+    if not observed.any():
+        return False
+    first = column.iloc[int(observed.argmax())]
+    try:
+        for part in (slice(0, _HEAD), slice(0, None)):
+            same = (column.iloc[part] == first).to_numpy(dtype=bool, na_value=False)
+            if not (same | ~observed[part]).all():
+                return False
+    except (TypeError, ValueError):  # values that do not compare elementwise (lists, ...)
+        return column.nunique(dropna=True) == 1
+    return True
+
+
 # column roles whose values are cluster ids: imputing one would invent clusters
 CLUSTER_ROLES = ("groups", "cluster", "frailty")
 
@@ -835,7 +881,8 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         )
 
     def _check_columns(self, X, imputer, estimator) -> None:
-        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        # only read: an array is wrapped, not copied (pandas 3 copies arrays by default)
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, copy=False)
         all_missing = frame.columns[frame.isna().all(axis=0)]
         if len(all_missing):
             raise ValueError(
@@ -868,7 +915,9 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         A constant outcome or special column (an event indicator without censoring,
         one stratum) is valid data and passes in silence.
         """
-        constant = [str(c) for c in frame.columns if frame[c].nunique(dropna=True) == 1]
+        constant = [
+            str(frame.columns[j]) for j in range(frame.shape[1]) if _is_constant(frame.iloc[:, j])
+        ]
         if not constant:
             return
         if hasattr(estimator, "_column_roles"):  # skmipool.models: they say which is which
@@ -949,7 +998,12 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
 
     def _imputation_frame(self, X, y, y_name, outcome_in_X=False):
         """X (and, with impute_target, y coded as numbers) as one frame for the imputer."""
-        frame = X.copy() if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        if isinstance(X, pd.DataFrame):
+            # the outcome column is added to the copy; under copy-on-write neither frame
+            # can change the other, so the copy need not duplicate X's values
+            frame = X.copy(deep=not copy_on_write())
+        else:
+            frame = pd.DataFrame(X)
         if not isinstance(X, pd.DataFrame):
             frame.columns = [f"x{i}" for i in range(frame.shape[1])]
         target_cols = []
@@ -1021,7 +1075,8 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
             self.classes_ = np.unique(y)
         data, target_cols = self._imputation_frame(X, y, y_name, outcome_in_X)
         n_x = X.shape[1]
-        missing = {c: data[c].isna().to_numpy() for c in data.columns if data[c].isna().any()}
+        masks = ((c, data[c].isna().to_numpy()) for c in data.columns)
+        missing = {c: mask for c, mask in masks if mask.any()}
         plan = _FitPlan(
             x_is_frame=isinstance(X, pd.DataFrame),
             outcome_imputed=bool(target_cols) and not self._is_classifier(),
@@ -1403,16 +1458,13 @@ class MIPooledEstimator(MetaEstimatorMixin, BaseEstimator):
         """The M completed versions of X (the same X M times when nothing is missing)."""
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, copy=False)
         self._check_known_levels(frame)
         if not frame.isna().to_numpy().any():
             return [X] * self.n_imputations_
-        if len(self._target_columns) == 0:
-            data = frame.copy()
-        else:
-            data = frame.copy()
-            for col in self._target_columns:
-                data[col] = np.nan
+        data = frame.copy()  # the imputers' input, with the outcome columns to fill
+        for col in self._target_columns:
+            data[col] = np.nan
         if not isinstance(X, pd.DataFrame):
             data.columns = [f"x{i}" for i in range(X.shape[1])] + self._target_columns
         out = []

@@ -27,6 +27,7 @@ from skmipool import (
     pool_estimates,
 )
 from skmipool._adapters import NoStandardErrorError
+from skmipool._estimator import _is_constant
 
 
 def _data(n=60, seed=0):
@@ -128,6 +129,49 @@ def test_constant_column():
     X, y = _data()
     X["k"] = 3.0
     _raises(ValueError, r"columns \['k'\] of X are constant.*Drop them", X, y)
+
+
+def _columns_for_the_constant_check():
+    nan, na = np.nan, pd.NA
+    cols = {
+        "float": [1.5, nan, 1.5, 1.5],
+        "float varies": [1.5, nan, 1.5, 2.0],
+        "signed zeros": [0.0, -0.0, nan, 0.0],
+        "int": [3, 3, 3, 3],
+        "int varies": [3, 3, 4, 3],
+        "bool": [True, True, True, True],
+        "bool varies": [True, False, True, True],
+        "Int64": pd.array([2, na, 2, 2], dtype="Int64"),
+        "Int64 varies": pd.array([2, na, 5, 2], dtype="Int64"),
+        "Float64": pd.array([0.5, na, 0.5, na], dtype="Float64"),
+        "boolean varies": pd.array([True, na, False, na], dtype="boolean"),
+        "category": pd.Categorical(["a", None, "a", "a"], categories=["a", "b"]),
+        "category varies": pd.Categorical(["a", None, "b", "a"]),
+        "object": ["x", None, "x", nan],
+        "object varies": ["x", None, "y", "x"],
+        "object mixed": [1, 1.0, nan, 1],
+        "string": pd.array(["u", na, "u", "u"], dtype="string"),
+        "string varies": pd.array(["u", na, "v", "u"], dtype="string"),
+        "datetime": pd.to_datetime(["2020-01-01", None, "2020-01-01", "2020-01-01"]),
+        "datetime varies": pd.to_datetime(["2020-01-01", None, "2021-01-01", "2020-01-01"]),
+        "all missing": [nan, nan, nan, nan],
+    }
+    return {name: pd.Series(values) for name, values in cols.items()}
+
+
+@pytest.mark.parametrize("name", list(_columns_for_the_constant_check()))
+def test_the_constant_check_agrees_with_nunique(name):
+    column = _columns_for_the_constant_check()[name]
+    expected = column.nunique(dropna=True) == 1
+    assert _is_constant(column) == expected
+    assert expected == (name in {
+        "float", "signed zeros", "int", "bool", "Int64", "Float64", "category", "object",
+        "object mixed", "string", "datetime",
+    })  # fmt: skip
+    # a second value after the first 1000 rows is still seen
+    for lead in (0, 1):  # 1200 copies of the first row (mostly observed) or the second (mostly NaN)
+        long = pd.concat([column.iloc[[lead]]] * 1200 + [column], ignore_index=True)
+        assert _is_constant(long) == expected
 
 
 def test_string_column_with_numeric_imputer():

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from scipy import linalg
 from sklearn.compose import ColumnTransformer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, LogisticRegression, PoissonRegressor
@@ -14,8 +15,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import skmipool._adapters as adapters
+import skmipool._collinearity as collinearity
 from skmipool import Estimate, ImputationError, MIPooledEstimator
 from skmipool._adapters import STEP_TOLERANCE, coef_estimate
+from skmipool._collinearity import check_observed_collinearity
 from skmipool.datasets import load_nhanes2
 from skmipool.impute import ChainedImputer
 
@@ -125,10 +128,10 @@ def test_default_lbfgs_fits_pass_with_room_to_spare(monkeypatch):
     steps = []
     real = adapters._check_solves_score
 
-    def record(est, Z, sqrt_w, pearson, **kw):
-        q, _ = np.linalg.qr(Z * sqrt_w[:, None])
+    def record(est, design, sqrt_w, pearson, **kw):
+        q, _ = np.linalg.qr(design.array() * sqrt_w[:, None])
         steps.append(np.linalg.norm(q.T @ pearson) / np.sqrt(kw["phi"]))
-        return real(est, Z, sqrt_w, pearson, **kw)
+        return real(est, design, sqrt_w, pearson, **kw)
 
     monkeypatch.setattr(adapters, "_check_solves_score", record)
     df = load_nhanes2()
@@ -139,6 +142,56 @@ def test_default_lbfgs_fits_pass_with_room_to_spare(monkeypatch):
     )
     assert len(steps) == 5
     assert max(steps) < STEP_TOLERANCE / 10
+
+
+def _step_parts(step):
+    """||Q'r||, the Newton step delta and the standard errors (phi = 1) of a _UnitStep."""
+    r_inv = linalg.solve_triangular(step.r, np.eye(step.r.shape[0]))
+    se = np.linalg.norm(r_inv, axis=1) / step.length
+    return np.linalg.norm(step.g), (r_inv @ step.g) / step.length, se
+
+
+def _designs(n=2000, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    return {  # name: (features, normal equations trusted)
+        "independent": (x, True),
+        "cents beside a flag": (
+            np.column_stack([rng.normal(5e6, 1.5e6, n), rng.integers(0, 2, n), x[:, 0]]),
+            True,
+        ),
+        "correlated 1 - 5e-7": (np.column_stack([x[:, 0], x[:, 0] + 1e-3 * x[:, 1]]), True),
+        # a column of 1e6 + N(0, 1) beside the intercept: cond(Zw) about 2e6, QR fallback
+        "large offset": (np.column_stack([1e6 + x[:, 0], x[:, 1]]), False),
+    }
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("name", list(_designs()))
+def test_normal_equations_step_equals_the_qr_step(name, weighted, monkeypatch):
+    """The check's Q'r from the p x p normal equations equals the QR's, or falls back to it."""
+    X, trusted = _designs()[name]
+    rng = np.random.default_rng(1)
+    n = X.shape[0]
+    design = adapters._Design(X, intercept=True)
+    sqrt_w = np.sqrt(rng.uniform(0.05, 0.25, n)) if weighted else None
+    pearson = rng.normal(size=n) + 0.3 * X[:, -1]  # residuals with a score far from 0
+    gram = design.gram(sqrt_w)
+    Z = design.array()
+    qr = adapters._step_from_qr(Z if sqrt_w is None else Z * sqrt_w[:, None], pearson)
+    score = design.rdot(pearson if sqrt_w is None else sqrt_w * pearson)
+    fast = adapters._step_from_gram(gram, score)
+    assert (fast is not None) == trusted
+    used = adapters._unit_step(design, sqrt_w, pearson, gram)  # what the check uses
+    g, delta, se = _step_parts(qr)
+    g_used, delta_used, se_used = _step_parts(used)
+    assert g_used == pytest.approx(g, rel=1e-8)
+    np.testing.assert_allclose(delta_used / se, delta / se, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(se_used, se, rtol=1e-8)
+    if not trusted:  # the fallback is needed: the normal equations are off by far more
+        monkeypatch.setattr(adapters, "_NORMAL_EQUATIONS_RCOND", 0.0)
+        forced = adapters._step_from_gram(gram, score)
+        assert forced is None or np.max(np.abs(_step_parts(forced)[2] / se - 1)) > 1e-6
 
 
 def test_an_exact_fit_is_not_refused():
@@ -246,6 +299,51 @@ def test_no_false_alarm_on_few_complete_cases_near_collinearity_or_other_estiman
         random_state=0,
     )
     mean_y.fit(Xd, yd)
+
+
+def test_moments_give_pandas_pairwise_correlations_and_the_complete_cases_gram(monkeypatch):
+    monkeypatch.setattr(collinearity, "_BLOCK", 1000)  # several blocks, one of them short
+    rng = np.random.default_rng(5)
+    n = 4321
+    X = pd.DataFrame(rng.normal(size=(n, 5)) * [1, 1e3, 1e-3, 1, 1] + [0, 1e5, 0, 7, 0])
+    X[3] = X[0] + 0.1 * X[3]
+    X.loc[X[4] > 0, 4] = 2.0  # constant in the rows where column 2 is observed: NaN
+    for j in range(5):
+        X.loc[rng.random(n) < [0.3, 0.0, 0.1, 0.5, 0.2][j], j] = np.nan
+    X.loc[X[4] < 0, 2] = np.nan
+    moments = collinearity._Moments(X.to_numpy())
+    expected = X.corr(min_periods=10).to_numpy()
+    corr = moments.pairwise_correlations()
+    assert np.isnan(expected[2, 4])  # column 4 is constant where column 2 is observed
+    known = ~np.isnan(expected)
+    np.testing.assert_allclose(corr[known], expected[known], rtol=0, atol=1e-12)
+    assert collinearity._collinear_pair(list("abcde"), X.to_numpy(), moments) is None
+    complete = X.dropna().to_numpy()
+    centred = complete - complete.mean(axis=0)
+    gram = moments.cc_cross - np.outer(moments.cc_sums, moments.cc_sums) / moments.cc_rows
+    assert moments.cc_rows == len(complete)
+    direct = (centred.T @ centred)[:4, :4]  # column 4 is constant there: left out
+    unit = np.sqrt(np.outer(np.diag(direct), np.diag(direct)))
+    np.testing.assert_allclose(gram[:4, :4] / unit, direct / unit, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(moments.cc_varying, [True, True, True, True, False])
+
+
+def test_relations_between_columns_with_large_means():
+    """Columns of 1e6 +- 1 or 1e6 +- 0.001: relations judged on their variation, not rounding."""
+    rng = np.random.default_rng(6)
+    n = 500
+    x = 1e6 + rng.normal(size=n)
+    X = pd.DataFrame({"a": x, "b": np.round(3 * x, 7), "c": rng.normal(size=n)})
+    X.loc[rng.random(n) < 0.2, "a"] = np.nan
+    with pytest.raises(
+        ValueError, match=r"columns \['a', 'b'\] of X are collinear in the \d+ rows"
+    ):
+        check_observed_collinearity(X, LinearRegression(), "coef")
+    # 1 - r = 5e-11 (b = a + 1e-5 sd(a) noise): close, but no exact relation
+    x = 1e6 + 1e-3 * rng.normal(size=n)
+    X = pd.DataFrame({"a": x, "b": x + 1e-8 * rng.normal(size=n), "c": rng.normal(size=n)})
+    X.loc[rng.random(n) < 0.2, "a"] = np.nan
+    check_observed_collinearity(X, LinearRegression(), "coef")
 
 
 def test_an_unchecked_pipeline_still_meets_the_rank_check_of_the_completed_data():

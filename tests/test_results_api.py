@@ -183,6 +183,33 @@ def test_indefinite_covariance_is_an_error():
         pool_estimates(np.ones((3, 2)), cov)
 
 
+def test_one_indefinite_covariance_among_good_ones_is_named():
+    good = np.eye(3)
+    # an entry beyond the variances: the mean is positive definite, the check still looks
+    big = np.array([[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    with pytest.raises(
+        ValueError, match=r"imputation 2: .*semi-definite \(smallest eigenvalue -1\)"
+    ):
+        pool_estimates(np.ones((3, 3)), np.stack([good, big, good]))
+    # entries within the variances, eigenvalues 2, 2, -1: it pulls the mean below zero
+    signs = np.array([[1.0, 1.0, -1.0], [1.0, 1.0, 1.0], [-1.0, 1.0, 1.0]])
+    with pytest.raises(
+        ValueError, match=r"imputation 3: .*semi-definite \(smallest eigenvalue -1\)"
+    ):
+        pool_estimates(np.ones((3, 3)), np.stack([0.01 * good, 0.01 * good, signs]))
+
+
+def test_singular_covariances_pass():
+    """Positive semi-definite with an eigenvalue 0 (or -1e-17 from rounding) is valid."""
+    rng = np.random.default_rng(0)
+    covs = []
+    for _ in range(4):
+        a = rng.normal(size=(5, 3))
+        covs.append(a @ a.T)  # rank 3 of 5
+    res = pool_estimates(rng.normal(size=(4, 5)), np.stack(covs))
+    assert np.all(np.isfinite(res.std_error))
+
+
 def test_asymmetric_covariance_is_an_error():
     cov = np.tile(np.eye(2), (3, 1, 1))
     cov[2, 0, 1] = 0.5
