@@ -197,6 +197,12 @@ def test_one_indefinite_covariance_among_good_ones_is_named():
         ValueError, match=r"imputation 3: .*semi-definite \(smallest eigenvalue -1\)"
     ):
         pool_estimates(np.ones((3, 3)), np.stack([0.01 * good, 0.01 * good, signs]))
+    # entries within the variances and a positive definite mean: each imputation is checked
+    # on its own, so the indefinite one is still named
+    with pytest.raises(
+        ValueError, match=r"imputation 3: .*semi-definite \(smallest eigenvalue -0.1\)"
+    ):
+        pool_estimates(np.ones((3, 3)), np.stack([good, good, 0.1 * signs]))
 
 
 def test_singular_covariances_pass():
