@@ -236,8 +236,11 @@ def sort_order(x: np.ndarray) -> np.ndarray:
     """
     n = x.size
     low = np.int64((1 << max(int(n - 1).bit_length(), 1)) - 1)
-    u = (np.asarray(x, dtype=np.float64) + 0.0).view(np.int64)  # + 0.0 makes -0.0 == 0.0
-    key = u ^ ((u >> np.int64(63)) & np.int64(0x7FFFFFFFFFFFFFFF))
+    key = (np.asarray(x, dtype=np.float64) + 0.0).view(np.int64)  # + 0.0: -0.0 == 0.0
+    flip = key >> np.int64(63)  # in place from here: one temporary of n integers
+    flip &= np.int64(0x7FFFFFFFFFFFFFFF)
+    key ^= flip
+    del flip
     key &= ~low
     key |= np.arange(n, dtype=np.int64)
     key.sort()
@@ -313,7 +316,8 @@ class PmmModel(NormModel):
         b = self._fit_moments(m, rng, draw, data)
         # observed rows predicted with b-hat (type 1 matching), as y_mean + (X - mean) b
         weights, constant = _full_width(data, self.cols_, b, m.y_mean, self.mean_)
-        fitted = data.fitted(weights) + constant
+        fitted = data.fitted(weights)
+        fitted += constant
         values = data.y_obs
         if draw and self.bootstrap:
             # approximate Bayesian bootstrap of the donors (Rubin & Schenker 1986): n_obs rows
@@ -358,7 +362,7 @@ class LrdModel(PmmModel):
 
     def fit(self, data, rng, draw):
         super().fit(data, rng, draw)
-        self.donor_values_ = self.donor_values_ - self.sorted_pred_  # the donors' residuals
+        self.donor_values_ -= self.sorted_pred_  # the donors' residuals (a fresh array)
         self.range_ = (float(data.y_obs.min()), float(data.y_obs.max()))
         return self
 
