@@ -32,22 +32,19 @@ import json
 import os
 import pstats
 import resource
-import subprocess
-import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
 
 import bench_imputer_memory
 import pandas as pd
+from _bench_common import ROOT, run_child, worktree
 from sklearn.linear_model import LinearRegression
 
 from skmipool import MIPooledEstimator
 from skmipool._adapters import coef_estimate
 from skmipool.impute import ChainedImputer
 
-ROOT = Path(__file__).resolve().parent.parent
 N, P, M = 1_000_000, 10, 2
 PIECES = (
     "_check_solves_score",
@@ -107,15 +104,7 @@ def child(kind: str) -> dict:
 
 
 def measure(tree: Path, kind: str) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(tree), OPENBLAS_NUM_THREADS="1")
-    out = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", kind],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(Path(__file__), ["--child", kind], tree)
 
 
 def main() -> None:
@@ -127,25 +116,14 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child)))
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        old = Path(tmp) / "before"
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), args.before],
-            check=True,
-            capture_output=True,
-        )
+    with worktree(args.before) as old:
         trees = {f"before ({args.before})": old, "after": ROOT}
-        try:
-            fits = {label: [] for label in trees}
-            for _ in range(args.repeats):  # alternating, so that load hits both alike
-                for label, tree in trees.items():
-                    fits[label].append(measure(tree, "fit"))
-            profiles = {label: measure(tree, "profile") for label, tree in trees.items()}
-            analysis = {label: measure(tree, "analysis") for label, tree in trees.items()}
-        finally:
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=True
-            )
+        fits = {label: [] for label in trees}
+        for _ in range(args.repeats):  # alternating, so that load hits both alike
+            for label, tree in trees.items():
+                fits[label].append(measure(tree, "fit"))
+        profiles = {label: measure(tree, "profile") for label, tree in trees.items()}
+        analysis = {label: measure(tree, "analysis") for label, tree in trees.items()}
     labels = list(trees)
     print(
         f"n = {N} x {P}, M = {M}, X = {N * P * 8 / 2**20:.0f} MB; fit: best of {args.repeats} "

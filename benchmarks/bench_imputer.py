@@ -24,10 +24,7 @@ Run: ``python benchmarks/bench_imputer.py [--r] [--repeat 3]``.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata as md
 import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -43,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+from _bench_common import machine as common_machine  # noqa: E402
 from bench_reliability import make_data  # noqa: E402  (the reliability issue's data)
 
 M = 10
@@ -189,35 +187,10 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 
 def machine(r_versions) -> str:
-    def version(pkg):
-        try:
-            return md.version(pkg)
-        except md.PackageNotFoundError:
-            return "absent"
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            names = [ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    packages = ", ".join(
-        f"{p} {version(p)}"
-        for p in ("skmipool", "numpy", "scipy", "pandas", "scikit-learn", "statsmodels")
-    )
-    try:
-        load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        load = "n/a"
-    lines = [
-        f"- platform: {platform.platform()}",
-        f"- CPU: {cpu}; {os.cpu_count()} logical CPUs (shared); load average at start: {load}",
-        f"- Python {platform.python_version()}; {packages}",
-    ]
+    lines = common_machine()
     if r_versions:
-        lines.append(f"- R {r_versions['R']}, mice {r_versions['mice']}")
-    return "\n".join(lines)
+        lines += f"\n- R {r_versions['R']}, mice {r_versions['mice']}"
+    return lines
 
 
 def main(argv=None):

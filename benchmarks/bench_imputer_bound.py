@@ -33,10 +33,10 @@ Run: ``python benchmarks/bench_imputer_bound.py [--n 1000000] [--p 10]
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import pandas as pd
+from _bench_common import best_of
 from threadpoolctl import threadpool_limits
 
 from skmipool.impute import ChainedImputer
@@ -57,15 +57,6 @@ def make_frame(n: int, p: int, incomplete: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(X, columns=[f"x{j}" for j in range(p)], copy=False)
 
 
-def best(f, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def bound(frame: pd.DataFrame, method: str, max_iter: int, repeat: int) -> dict[str, float]:
     """Seconds of each primitive, summed over the chain."""
     rng = np.random.default_rng(1)
@@ -77,15 +68,15 @@ def bound(frame: pd.DataFrame, method: str, max_iter: int, repeat: int) -> dict[
             out[:, j] = frame.iloc[:, j].to_numpy()
         return out
 
-    t = {"encode": best(encode, repeat)}
+    t = {"encode": best_of(encode, repeat)}
     values = encode()
     missing = np.isnan(values)
-    t["NaN mask"] = best(lambda: np.isnan(values), repeat)
+    t["NaN mask"] = best_of(lambda: np.isnan(values), repeat)
     offsets = np.nanmean(values, axis=0)
     values[missing] = 0.0
     design = np.subtract(values, offsets, out=np.empty((n, p)))
-    t["design"] = best(lambda: np.subtract(values, offsets, out=np.empty((n, p))), repeat)
-    t["D'D"] = best(lambda: design.T @ design, repeat)
+    t["design"] = best_of(lambda: np.subtract(values, offsets, out=np.empty((n, p))), repeat)
+    t["D'D"] = best_of(lambda: design.T @ design, repeat)
     weights = rng.standard_normal(p)
     donors = method in ("pmm", "lrd")
     per_visit = dict.fromkeys(
@@ -104,11 +95,11 @@ def bound(frame: pd.DataFrame, method: str, max_iter: int, repeat: int) -> dict[
         pred = B @ weights
         delta = rng.standard_normal((mis.size, 1))
         step = {
-            "gather": best(lambda: design.take(mis, axis=0), repeat),  # noqa: B023
-            "gemv (missing)": best(lambda: B @ weights, repeat),  # noqa: B023
-            "draws": best(lambda: rng.standard_normal(mis.size), repeat),  # noqa: B023
-            "D'D update": best(lambda: B.T @ delta, repeat),  # noqa: B023
-            "write-back": best(lambda: design.__setitem__((mis, j), pred), repeat),  # noqa: B023
+            "gather": best_of(lambda: design.take(mis, axis=0), repeat),  # noqa: B023
+            "gemv (missing)": best_of(lambda: B @ weights, repeat),  # noqa: B023
+            "draws": best_of(lambda: rng.standard_normal(mis.size), repeat),  # noqa: B023
+            "D'D update": best_of(lambda: B.T @ delta, repeat),  # noqa: B023
+            "write-back": best_of(lambda: design.__setitem__((mis, j), pred), repeat),  # noqa: B023
         }
         if donors:
             fitted = design @ weights
@@ -117,11 +108,11 @@ def bound(frame: pd.DataFrame, method: str, max_iter: int, repeat: int) -> dict[
             queries = np.sort(pred)
             step.update(
                 {
-                    "gemv (all rows)": best(lambda: design @ weights, repeat),
-                    "bootstrap": best(lambda: rng.integers(0, n_obs, n_obs), repeat),  # noqa: B023
-                    "sort donors": best(lambda: np.sort(fitted[boot]), repeat),  # noqa: B023
-                    "sort queries": best(lambda: np.sort(pred), repeat),  # noqa: B023
-                    "searchsorted": best(
+                    "gemv (all rows)": best_of(lambda: design @ weights, repeat),
+                    "bootstrap": best_of(lambda: rng.integers(0, n_obs, n_obs), repeat),  # noqa: B023
+                    "sort donors": best_of(lambda: np.sort(fitted[boot]), repeat),  # noqa: B023
+                    "sort queries": best_of(lambda: np.sort(pred), repeat),  # noqa: B023
+                    "searchsorted": best_of(
                         lambda: donor_pred.searchsorted(queries) + rng.integers(0, 5, pred.size),  # noqa: B023
                         repeat,
                     ),
@@ -154,7 +145,7 @@ def main() -> None:
         for method in args.methods:
             parts = bound(frame, method, args.max_iter, args.repeat)
             imputer = ChainedImputer(method=method, max_iter=args.max_iter, random_state=0)
-            fit = best(lambda: imputer.fit_transform(frame), args.repeat)  # noqa: B023
+            fit = best_of(lambda: imputer.fit_transform(frame), args.repeat)  # noqa: B023
             total = sum(parts.values())
             top = sorted(parts.items(), key=lambda kv: -kv[1])[:4]
             print(

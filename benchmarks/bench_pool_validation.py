@@ -16,18 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from _bench_common import ROOT, best_of, run_child, worktree
 
 from skmipool import pool_estimates
 
-ROOT = Path(__file__).resolve().parent.parent
 M, K, REPEATS = 50, 200, 5
 
 
@@ -35,15 +30,6 @@ def make_inputs(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((M, K, 3 * K))
     return rng.standard_normal((M, K)), a @ np.swapaxes(a, 1, 2) / (3 * K)
-
-
-def best_of(f, repeats: int = REPEATS) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def floor(q: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -60,23 +46,15 @@ def child() -> None:
     print(
         json.dumps(
             {
-                "pool": best_of(lambda: pool_estimates(q, u)),
-                "floor": best_of(lambda: floor(q, u)),
+                "pool": best_of(lambda: pool_estimates(q, u), REPEATS),
+                "floor": best_of(lambda: floor(q, u), REPEATS),
             }
         )
     )
 
 
 def measure(tree: Path) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(tree), OPENBLAS_NUM_THREADS="1")
-    out = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(Path(__file__), ["--child"], tree)
 
 
 def main() -> None:
@@ -87,19 +65,8 @@ def main() -> None:
     if args.child:
         child()
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        old = Path(tmp) / "before"
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), args.before],
-            check=True,
-            capture_output=True,
-        )
-        try:
-            rows = [(f"before ({args.before})", measure(old)), ("after", measure(ROOT))]
-        finally:
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=True
-            )
+    with worktree(args.before) as old:
+        rows = [(f"before ({args.before})", measure(old)), ("after", measure(ROOT))]
     floor_ms = min(r["floor"] for _, r in rows) * 1e3
     print(f"pool_estimates, M = {M} full {K} x {K} covariances, best of {REPEATS}")
     print(f"{'':18s} {'ms':>8s} {'/ floor':>8s}")

@@ -32,6 +32,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+from _bench_common import best_of
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -200,15 +201,6 @@ def _in_subprocess(name: str, n: int, m: int) -> dict:
 
 
 # -------------------------------------------------------------- sections
-
-
-def best_of(func, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def overhead(quick: bool) -> pd.DataFrame:
