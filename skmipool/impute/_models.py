@@ -209,7 +209,9 @@ class NormModel:
     def predict(self, D: np.ndarray) -> np.ndarray:
         """``a* + (X - mean) b*`` with the drawn (or, without draws, the fitted) parameters,
         from rows D of the whole design matrix."""
-        return self.constant_ + D @ self.weights_
+        pred = D @ self.weights_
+        pred += self.constant_
+        return pred
 
     def fit(self, data, rng, draw):
         self._fit_moments(data.moments(), rng, draw, data)
@@ -218,7 +220,9 @@ class NormModel:
     def impute(self, D, rng, draw):
         pred = self.predict(D)
         if draw:
-            return pred + self.sigma_ * rng.standard_normal(pred.size)  # step 6
+            noise = rng.standard_normal(pred.size)
+            noise *= self.sigma_
+            pred += noise  # step 6
         return pred
 
 

@@ -37,7 +37,7 @@ def update_cross_products(grams, sums, before, block, cols, mask) -> None:
     ``D_t'1[C] += 1'M_t Δ``: one matrix product for all sets at once.
     """
     delta = block - before[:, cols]
-    masked = [mask * delta[:, [a]] for a in range(delta.shape[1])]  # rows x T: M_t Δ_a
+    masked = [np.multiply(mask, delta[:, a : a + 1]) for a in range(delta.shape[1])]  # M_t Δ_a
     for a, c in enumerate(range(cols.start, cols.stop)):
         grams[:, :, c] += (before.T @ masked[a]).T
         sums[:, c] += _column_sums(masked[a])
@@ -199,7 +199,8 @@ class Workspace:
         self._means = None
         if self.gram is None:
             return
-        mask = np.ones((rows.size, 1 + len(self._track)))
+        mask = np.empty((rows.size, 1 + len(self._track)))
+        mask[:, 0] = 1.0
         if self._track:  # the rows written that each tracked column misses
             mask[:, 1:] = self._track_missing.take(rows, axis=0)
         update_cross_products(self._grams, self._sums, before, block, cols, mask)
@@ -245,11 +246,18 @@ class ColumnData:
             self._obs = np.flatnonzero(~self.work.missing[:, self.j])
         return self._obs
 
+    def _observed(self, x: np.ndarray) -> np.ndarray:
+        """The observed rows' entries of an n-vector x (by the mask when no row index is
+        held: no n_obs integers made for it)."""
+        if self._obs is None:
+            return x[~self.work.missing[:, self.j]]
+        return x.take(self._obs)
+
     @property
     def y_obs(self) -> np.ndarray:
         """The observed values (never changed by the chain)."""
         if self._y_obs is None:
-            self._y_obs = self.work.values[self.obs, self.j]
+            self._y_obs = self._observed(self.work.values[:, self.j])
         return self._y_obs
 
     @property
@@ -297,4 +305,4 @@ class ColumnData:
 
     def fitted(self, weights: np.ndarray) -> np.ndarray:
         """``D_obs @ weights`` for full-width weights, as one product with the whole design."""
-        return (self.work.design @ weights).take(self.obs)
+        return self._observed(self.work.design @ weights)
