@@ -22,13 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
+from _bench_common import ROOT, run_child, worktree
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 N, P, M = 100_000, 10, 5
 KINDS = ("ChainedImputer", "MIPooledEstimator (M = 5)")
 
@@ -107,15 +105,7 @@ def child(kind: str) -> None:
 
 
 def measure(tree: Path, kind: str) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(tree), OPENBLAS_NUM_THREADS="1")
-    out = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", kind],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(Path(__file__).resolve(), ["--child", kind], tree)
 
 
 def main() -> None:
@@ -126,23 +116,12 @@ def main() -> None:
     if args.child:
         child(args.child)
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        old = Path(tmp) / "before"
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), args.before],
-            check=True,
-            capture_output=True,
-        )
-        try:
-            rows = [
-                (label, kind, measure(tree, kind))
-                for kind in KINDS
-                for label, tree in ((f"before ({args.before})", old), ("after", ROOT))
-            ]
-        finally:
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=True
-            )
+    with worktree(args.before) as old:
+        rows = [
+            (label, kind, measure(tree, kind))
+            for kind in KINDS
+            for label, tree in ((f"before ({args.before})", old), ("after", ROOT))
+        ]
     x = rows[0][2]["x"]
     mb = 2**20
     print(f"n = {N}, p = {P}, X = {x / mb:.1f} MB; missing in x0..x2: {rows[0][2]['missing']:.0%}")

@@ -43,11 +43,9 @@ Run: ``python benchmarks/bench_scale.py --series n [--big] [--tree PATH]``.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata as md
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -57,6 +55,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from _bench_common import machine as _machine  # noqa: E402
 from bench_imputer_memory import make_data as _make_arrays  # noqa: E402
 
 MB = 2**20
@@ -308,41 +307,8 @@ def tree_commit(tree: Path) -> str:
 
 
 def machine() -> str:
-    def version(pkg):
-        try:
-            return md.version(pkg)
-        except md.PackageNotFoundError:
-            return "absent"
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            names = [ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    packages = ", ".join(
-        f"{p} {version(p)}" for p in ("numpy", "scipy", "pandas", "scikit-learn", "statsmodels")
-    )
-    try:
-        load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        load = "n/a"
-    mem = "?"
-    try:
-        with open("/proc/meminfo") as fh:
-            kb = int(next(ln for ln in fh if ln.startswith("MemTotal")).split()[1])
-        mem = f"{kb / 2**20:.0f} GB"
-    except (OSError, StopIteration):
-        pass
-    return "\n".join(
-        [
-            f"- platform: {platform.platform()}",
-            f"- CPU: {cpu}; {os.cpu_count()} logical CPUs (shared); {mem} RAM; "
-            f"load average at start: {load}",
-            f"- Python {platform.python_version()}; {packages}",
-        ]
-    )
+    """The machine, as every results file describes it (RAM included)."""
+    return _machine(("numpy", "scipy", "pandas", "scikit-learn", "statsmodels"), ram=True)
 
 
 def main(argv=None) -> None:
