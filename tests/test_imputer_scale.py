@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import skmipool._estimator as est_module
+import skmipool.impute._workspace as workspace_module
 from skmipool import MIPooledEstimator
 from skmipool.impute import ChainedImputer
 from skmipool.impute._chained import _distinct_upto
@@ -29,7 +30,13 @@ def _workspace(track):
     return work, missing, rng
 
 
-def test_tracked_missing_moments_equal_recomputed_after_updates():
+@pytest.fixture
+def track_narrow(monkeypatch):
+    """Keep missing-row moments on these narrow test designs too."""
+    monkeypatch.setattr(workspace_module, "tracking_pays", lambda q, tracked: True)
+
+
+def test_tracked_missing_moments_equal_recomputed_after_updates(track_narrow):
     """After many writes to overlapping missing rows (numeric and dummy blocks), the running
     missing-row moments of every tracked column equal D_mis'D_mis computed afresh."""
     work, missing, rng = _workspace(track=[0, 1, 2, 4])
@@ -49,7 +56,7 @@ def test_tracked_missing_moments_equal_recomputed_after_updates():
         assert np.allclose(sums, B.sum(axis=0), rtol=0, atol=1e-9), j
 
 
-def test_moments_from_tracked_equal_moments_recomputed():
+def test_moments_from_tracked_equal_moments_recomputed(track_narrow):
     """ColumnData.moments gives the same observed-row moments with and without tracking."""
     tracked, missing, _ = _workspace(track=[0])
     plain, _, _ = _workspace(track=[])
@@ -66,7 +73,15 @@ def test_moments_from_tracked_equal_moments_recomputed():
         assert np.allclose(m.x_mean, Xo.mean(axis=0), atol=1e-12)
 
 
-def test_tracking_is_dropped_when_it_would_outgrow_the_design():
+def test_narrow_designs_recompute_instead_of_tracking():
+    """Below TRACK_MIN_WIDTH design columns (or 2 (T + 1)) the fits recompute."""
+    work, _, _ = _workspace(track=[0, 1, 2, 4])
+    assert work._track == {}
+    assert workspace_module.tracking_pays(200, 3) and not workspace_module.tracking_pays(10, 3)
+    assert not workspace_module.tracking_pays(100, 60)
+
+
+def test_tracking_is_dropped_when_it_would_outgrow_the_design(track_narrow):
     """q^2 floats per tracked column: more than the design's n q in all and none is kept."""
     rng = np.random.default_rng(0)
     n, p = 20, 8
