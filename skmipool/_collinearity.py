@@ -38,6 +38,13 @@ _BLOCK = 1 << 13
 # from their rows by the 2e-12 bar: the moments' rounding errors are many orders below.
 _CANDIDATE = 1e-6
 
+# The shift formula sum v^2 - (sum v)^2 / n loses the digits of its leading terms: when
+# a column's variance in some rows is below this fraction of its sum of squares about
+# the centre there (a far value elsewhere moved the centre), the moments are not trusted
+# (rounding of the variance relative 1e-16 / 1e-6 = 1e-10, below the bars above) and
+# the rows themselves decide.
+_CANCELLATION = 1e-6
+
 
 def check_observed_collinearity(X, estimator, estimand) -> None:
     """Refuse predictors that are collinear in the rows where they are observed.
@@ -93,6 +100,7 @@ class _Moments:
     """
 
     def __init__(self, values: np.ndarray):
+        self.values = values  # read again only where the moments lost their digits
         n, k = values.shape
         rows = min(n, _BLOCK)
         # buffers reused from block to block, column-major: the sums run down the columns
@@ -166,6 +174,13 @@ class _Moments:
         corr[(self.count < _MIN_ROWS) | ~(var > 0) | ~(var.T > 0)] = np.nan
         return corr
 
+    def untrusted_pairs(self) -> np.ndarray:
+        """Pairs whose moments lost too many digits to decide (see ``_CANCELLATION``)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var = self.squares - self.sums**2 / self.count
+            lost = ~(var >= _CANCELLATION * self.squares) & (self.count >= _MIN_ROWS)
+        return lost | lost.T
+
 
 def _collinear_pair(names: list[str], values: np.ndarray, moments: _Moments):
     """(a, b, rows, slope, offset) of the first pair with b = offset + slope a, else None."""
@@ -175,7 +190,7 @@ def _collinear_pair(names: list[str], values: np.ndarray, moments: _Moments):
     # pair's rows is passed over (that is _check_columns' business, or identified anyway)
     corr = moments.pairwise_correlations()
     with np.errstate(invalid="ignore"):
-        near = 1.0 - np.abs(corr) <= _CANDIDATE
+        near = (1.0 - np.abs(corr) <= _CANDIDATE) | moments.untrusted_pairs()
     for i, j in zip(*np.nonzero(np.triu(near, k=1)), strict=True):
         both = ~np.isnan(values[:, i]) & ~np.isnan(values[:, j])
         xa, xb = values[both, i], values[both, j]
@@ -199,8 +214,20 @@ def _collinear_complete_cases(names: list[str], moments: _Moments):
         return None
     # the complete cases' centred gram (the intercept's span removed): sum v v' - s s' / n
     sums = moments.cc_sums[varying]
-    gram = moments.cc_cross[np.ix_(varying, varying)] - np.outer(sums, sums) / n
+    raw = moments.cc_cross[np.ix_(varying, varying)]
+    gram = raw - np.outer(sums, sums) / n
+    if not np.all(np.diag(gram) >= _CANCELLATION * np.diag(raw)):
+        # digits lost to a centre far from the complete cases: their gram from their rows
+        rows = moments.values[:, varying]
+        rows = rows[~np.isnan(moments.values).any(axis=1)]
+        rows = rows - rows.mean(axis=0)
+        gram = rows.T @ rows
     scale = np.sqrt(np.diag(gram))
+    if not np.all(scale > 0):  # constant in the complete cases after all: left out
+        keep = scale > 0
+        varying, gram, scale = varying[keep], gram[np.ix_(keep, keep)], scale[keep]
+        if varying.size < 2:
+            return None
     # unit columns: units do not matter. Z = U S V' gives Z'Z = V S^2 V': the eigenvalues
     # are the squared singular values of the centred unit-length columns, the eigenvectors
     # their right singular vectors, without the n x k SVD. For an exact relation among a

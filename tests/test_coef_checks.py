@@ -358,3 +358,28 @@ def test_an_unchecked_pipeline_still_meets_the_rank_check_of_the_completed_data(
     y = X["b"] + rng.normal(size=50)
     with pytest.raises(ImputationError, match=r"imputation 1: .*rank 3 < 4 columns"):
         MIPooledEstimator(pipe, n_imputations=2, random_state=0).fit(X, y)
+
+
+def _far_value_frame(seed, far, collinear):
+    """2000 rows; a far value in a row where b is missing moves a's centre far from the
+    rows a and b share (the reviewer's cases for the moments' lost digits)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(50, 10, 2000)
+    b = 2 * x + 1 if collinear else rng.standard_normal(2000)
+    X = pd.DataFrame({"a": x, "b": b, "c": rng.standard_normal(2000)})
+    X.loc[0, "a"] = far
+    X.loc[:299, "b"] = np.nan
+    return X
+
+
+@pytest.mark.parametrize("far", [3e8, 1e10, 1e12])
+def test_collinear_pair_found_beside_a_far_value(far):
+    """A far value elsewhere in a must not hide b = 2 a + 1 in the shared rows."""
+    with pytest.raises(ValueError, match=r"columns \['a', 'b'\] of X are collinear in the 1700"):
+        check_observed_collinearity(_far_value_frame(0, far, True), LinearRegression(), "coef")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_independent_columns_beside_a_far_value_pass(seed):
+    """No false refusal and no LinAlgError from a gram that lost its digits."""
+    check_observed_collinearity(_far_value_frame(seed, 1e13, False), LinearRegression(), "coef")
