@@ -467,13 +467,14 @@ def _logistic_regression(est, X, y) -> Estimate:
     prob = 1.0 / (1.0 + np.exp(-eta))
     w = prob * (1.0 - prob)  # binomial variance; logit link: dmu/deta = V(mu)
     positive = (np.asarray(y) == est.classes_[1]).astype(float)
-    pearson = (positive - prob) / np.sqrt(w)
-    info = design.gram(np.sqrt(w))  # Z'WZ
+    sqrt_w = np.sqrt(w)
+    pearson = (positive - prob) / sqrt_w
+    info = design.gram(sqrt_w)  # Z'WZ
     logit = "skmipool.models.LogitClassifier"
     _check_solves_score(
         est,
         design,
-        np.sqrt(w),
+        sqrt_w,
         pearson,
         gram=info,
         fitted=prob,
@@ -535,12 +536,13 @@ def _glm_regression(est, X, y) -> Estimate:
     phi = 1.0 if power == 1.0 else np.sum((y - mu) ** 2 / var_mu) / (n - p)
     w = dmu**2 / var_mu
     pearson, fitted = (y - mu) / np.sqrt(var_mu), mu / np.sqrt(var_mu)
-    info = design.gram(np.sqrt(w))  # Z'WZ
+    sqrt_w = np.sqrt(w)
+    info = design.gram(sqrt_w)  # Z'WZ
     glm = "skmipool.models.GLMRegressor"
     _check_solves_score(
         est,
         design,
-        np.sqrt(w),
+        sqrt_w,
         pearson,
         gram=info,
         fitted=fitted,

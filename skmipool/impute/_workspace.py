@@ -30,14 +30,19 @@ def update_cross_products(grams, sums, before, block, cols, mask) -> None:
 
     ``grams`` (T, q, q) and ``sums`` (T, q) hold the T sets' cross-products; ``before``
     the rows that change, at full width, before the change; ``block`` their new ``cols``
-    values; ``mask`` (rows x T) which of them belong to each set. With Δ = block -
+    values; ``mask`` (rows x T) which of them belong to each set (None: one set, all of
+    them). With Δ = block -
     before[:, C] and M_t = diag(mask[:, t]): ``D_t'D_t[:, C] += B'M_t Δ``, then
     ``D_t'D_t[C, C] += Δ'M_t(B[:, C] + Δ)`` (the new C'C minus the old is
     ``B_C'Δ + Δ'B_C + Δ'Δ`` over the set's rows), the rows C by symmetry, and
     ``D_t'1[C] += 1'M_t Δ``: one matrix product for all sets at once.
     """
     delta = block - before[:, cols]
-    masked = [np.multiply(mask, delta[:, a : a + 1]) for a in range(delta.shape[1])]  # M_t Δ_a
+    # rows x T: M_t Δ_a (without a mask, the one set's Δ_a itself)
+    masked = [
+        delta[:, a : a + 1] if mask is None else np.multiply(mask, delta[:, a : a + 1])
+        for a in range(delta.shape[1])
+    ]
     for a, c in enumerate(range(cols.start, cols.stop)):
         grams[:, :, c] += (before.T @ masked[a]).T
         sums[:, c] += _column_sums(masked[a])
@@ -211,9 +216,10 @@ class Workspace:
         self._means = None
         if self.gram is None:
             return
-        mask = np.empty((rows.size, 1 + len(self._track)))
-        mask[:, 0] = 1.0
-        if self._track:  # the rows written that each tracked column misses
+        mask = None  # D'D alone: every row written counts
+        if self._track:  # and the rows written that each tracked column misses
+            mask = np.empty((rows.size, 1 + len(self._track)))
+            mask[:, 0] = 1.0
             mask[:, 1:] = self._track_missing.take(rows, axis=0)
         update_cross_products(self._grams, self._sums, before, block, cols, mask)
 
