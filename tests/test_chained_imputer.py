@@ -27,13 +27,20 @@ from skmipool import DeterministicImputationWarning, MIPooledEstimator, pool
 from skmipool.datasets import load_boys, load_nhanes, load_nhanes2
 from skmipool.impute import ChainedImputer, _models
 from skmipool.impute._models import (
+    ROW_BLOCK,
+    LrdModel,
     MidastouchModel,
+    PmmModel,
     PolrModel,
     _polr_draw,
     _polr_newton,
+    block_starts,
+    compose,
     match_donors,
+    nearest_block,
     sort_order,
 )
+from skmipool.impute._multilevel import _ClusterLevelData
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -158,8 +165,9 @@ def test_pmm_donors_are_a_bayesian_bootstrap_of_the_observed_rows():
     for seed in range(3):
         imp = ChainedImputer(method="pmm", random_state=seed, max_iter=2)
         model = imp.fit(data)._models[0]
-        assert model.donor_values_.size == n_obs == model.sorted_pred_.size
-        assert np.all(np.diff(model.sorted_pred_) >= 0)  # still sorted for the search
+        assert model.donor_values_.size == n_obs == model.midpoints_.size + model.block_
+        assert model.block_ == 5  # the donors drawn from
+        assert np.all(np.diff(model.midpoints_) >= 0)  # still sorted for the search
         assert np.isin(model.donor_values_, observed).all()
         distinct = np.unique(model.donor_values_).size
         expected = n_obs * (1 - (1 - 1 / n_obs) ** n_obs)  # 1 - 1/e of the rows
@@ -743,6 +751,57 @@ def test_sort_order_is_a_stable_argsort():
     order = sort_order(close)
     first = np.flatnonzero(np.isin(order, [0, 1, 2]))
     np.testing.assert_array_equal(order[first], [0, 1, 2])
+
+
+def test_sort_order_in_place_and_composition_by_blocks():
+    """sort_order(overwrite=True) turns x into the order in its own memory, and compose
+    writes first[second] over second; both run by blocks of rows, so sizes that span
+    several blocks (and a ragged last one) are checked."""
+    rng = np.random.default_rng(4)
+    n = 2 * ROW_BLOCK + 123
+    x = rng.normal(size=n)
+    x[:50] = -0.0
+    x[50:100] = 0.0
+    x[100:200] = np.round(x[100:200], 1)  # ties
+    key = x.copy()
+    order = sort_order(key, overwrite=True)
+    assert np.shares_memory(order, key)
+    np.testing.assert_array_equal(order, np.argsort(x + 0.0, kind="stable"))
+    first = rng.integers(0, 10**6, size=n).astype(np.int32)
+    second = rng.permutation(n)
+    expected = first[second]
+    out = compose(first, second)
+    assert out is second
+    np.testing.assert_array_equal(second, expected)
+
+
+def test_pmm_refit_reuses_its_arrays_and_midpoints_are_the_blocks_boundaries():
+    """A refit on the same number of rows writes into the previous fit's arrays (the
+    chain makes no new n_obs arrays per visit) with new values; the kept midpoints give
+    the same blocks as the search over the sorted predictions."""
+    rng = np.random.default_rng(5)
+    n, k = 3000, 3
+    design = rng.normal(size=(n, k))
+    y = design @ np.array([1.0, -0.5, 0.2]) + rng.normal(size=n)
+    data = _ClusterLevelData(design, np.arange(n), np.arange(k), y)
+    model = PmmModel(ridge=1e-5, donors=5).fit(data, rng, draw=True)
+    values, mids = model.donor_values_, model.midpoints_
+    first = values.copy()
+    model.fit(data, rng, draw=True)
+    assert model.donor_values_ is values and model.midpoints_ is mids
+    assert not np.array_equal(first, values)  # a new bootstrap of the donors
+    assert model.block_ == 5 and mids.size == n - 5 and np.all(np.diff(mids) >= 0)
+    # lrd's donors give residuals (value minus the sorted prediction); with the same draws
+    # as pmm, pmm's values minus lrd's residuals are the sorted predictions
+    lrd = LrdModel(ridge=1e-5, donors=5).fit(data, np.random.default_rng(6), draw=True)
+    pmm = PmmModel(ridge=1e-5, donors=5).fit(data, np.random.default_rng(6), draw=True)
+    pred = pmm.donor_values_ - lrd.donor_values_
+    assert np.all(np.diff(pred) >= -1e-12)
+    np.testing.assert_allclose(lrd.midpoints_, (pred[:-5] + pred[5:]) / 2, rtol=0, atol=1e-12)
+    query = rng.normal(scale=2.0, size=500)
+    np.testing.assert_array_equal(
+        block_starts(lrd.midpoints_, query), nearest_block(pred, query, 5)
+    )
 
 
 def test_donor_search_matches_brute_force():

@@ -52,8 +52,12 @@ __all__ = [
     "NormModel",
     "PmmModel",
     "PolrModel",
+    "block_starts",
     "bootstrap_rows",
+    "compose",
+    "draw_from_blocks",
     "match_donors",
+    "midpoints",
     "nearest_block",
     "select_predictors",
     "sort_order",
@@ -75,6 +79,8 @@ PRIOR_SD_LOGIT = 4.0
 POLR_PSEUDO = 1.0
 # midastouch weighs each recipient's this many donors with the nearest predictions
 MIDASTOUCH_WINDOW = 256
+# rows per block of a pass over n rows that forms temporaries (2 MB at 8 columns)
+ROW_BLOCK = 1 << 15
 
 
 @dataclass(frozen=True)
@@ -226,7 +232,7 @@ class NormModel:
         return pred
 
 
-def sort_order(x: np.ndarray) -> np.ndarray:
+def sort_order(x: np.ndarray, overwrite: bool = False) -> np.ndarray:
     """The order that sorts the floats x (no NaN), by one in-place integer sort.
 
     ``np.argsort`` of floats is about twice as slow as sorting integers. Read
@@ -237,19 +243,38 @@ def sort_order(x: np.ndarray) -> np.ndarray:
     and so do values that agree in all but those b bits, that is within
     2**b units in the last place (a relative difference below 2**(b - 52),
     4e-12 for n = 16 000, for normal numbers).
+
+    With ``overwrite`` a contiguous float64 x is made into the keys in place (and
+    returned as the order): no array of n is allocated. The keys are formed by
+    blocks of rows, so that the temporaries stay in cache.
     """
     n = x.size
     low = np.int64((1 << max(int(n - 1).bit_length(), 1)) - 1)
-    key = (np.asarray(x, dtype=np.float64) + 0.0).view(np.int64)  # + 0.0: -0.0 == 0.0
-    flip = key >> np.int64(63)  # in place from here: one temporary of n integers
-    flip &= np.int64(0x7FFFFFFFFFFFFFFF)
-    key ^= flip
-    del flip
-    key &= ~low
-    key |= np.arange(n, dtype=np.int64)
+    if overwrite and x.dtype == np.float64 and x.flags.c_contiguous:
+        key = x.view(np.int64)
+    else:
+        key = np.array(x, dtype=np.float64).view(np.int64)
+    for start in range(0, n, ROW_BLOCK):
+        part = key[start : start + ROW_BLOCK]
+        number = part.view(np.float64)
+        number += 0.0  # -0.0 == 0.0
+        flip = part >> np.int64(63)
+        flip &= np.int64(0x7FFFFFFFFFFFFFFF)
+        part ^= flip
+        part &= ~low
+        part |= np.arange(start, start + part.size, dtype=np.int64)
     key.sort()
     key &= low
     return key
+
+
+def compose(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``first[second]`` written over ``second`` (an integer array), by blocks: the
+    composition of two orders without a new array of n."""
+    for start in range(0, second.size, ROW_BLOCK):
+        part = second[start : start + ROW_BLOCK]
+        part[...] = first.take(part)
+    return second
 
 
 def match_donors(
@@ -267,16 +292,34 @@ def match_donors(
     draws the nearest prediction is taken (d = 1).
     """
     d = min(donors, sorted_pred.size) if draw else 1
-    first = nearest_block(sorted_pred, query, d)
+    return draw_from_blocks(nearest_block(sorted_pred, query, d), d, rng)
+
+
+def draw_from_blocks(first: np.ndarray, d: int, rng) -> np.ndarray:
+    """For each block start c, a donor drawn uniformly from ``c, ..., c + d - 1``."""
     if d == 1:
         return first
-    return first + rng.integers(0, d, size=query.size)
+    return first + rng.integers(0, d, size=first.size)
 
 
 def nearest_block(sorted_pred: np.ndarray, query: np.ndarray, d: int) -> np.ndarray:
     """For each query, the start c of the block ``sorted_pred[c:c + d]`` of its d nearest
     values (``d <= sorted_pred.size``; see :func:`match_donors`)."""
-    midpoints = (sorted_pred[:-d] + sorted_pred[d:]) / 2
+    return block_starts(midpoints(sorted_pred, d), query)
+
+
+def midpoints(sorted_pred: np.ndarray, d: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``(s[c] + s[c + d]) / 2`` for c = 0, ..., n - d - 1 (into ``out`` if given): the
+    points where the best block of d moves one place right (see :func:`match_donors`)."""
+    out = np.add(sorted_pred[:-d], sorted_pred[d:], out=out)
+    out /= 2
+    return out
+
+
+def block_starts(midpoints: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """The number of ``midpoints`` (sorted) <= each query: the start of its block of
+    nearest donors (:func:`match_donors`). The queries are searched in sorted order,
+    which keeps the search in cache."""
     order = sort_order(query)
     first = np.empty(query.size, dtype=np.intp)
     first[order] = np.searchsorted(midpoints, query[order], side="right")
@@ -284,8 +327,11 @@ def nearest_block(sorted_pred: np.ndarray, query: np.ndarray, d: int) -> np.ndar
 
 
 def bootstrap_rows(n: int, rng) -> np.ndarray:
-    """The rows of a bootstrap resample of n rows: n draws with replacement."""
-    return rng.integers(0, n, size=n)
+    """The rows of a bootstrap resample of n rows: n draws with replacement.
+
+    As 32-bit integers where they number the rows (half the memory of int64; NumPy
+    draws the same numbers for both types below 2**32)."""
+    return rng.integers(0, n, size=n, dtype=np.int32 if n <= 2**31 else np.int64)
 
 
 class PmmModel(NormModel):
@@ -316,33 +362,52 @@ class PmmModel(NormModel):
         self.bootstrap = bootstrap
 
     def fit(self, data, rng, draw):
+        self._fit_donors(data, rng, draw)
+        return self
+
+    def _fit_donors(self, data, rng, draw) -> np.ndarray:
+        """Fit; keep the donors' values in the order of their predictions, the block size
+        and the midpoints of the blocks; return the sorted predictions (a scratch array of
+        ``data``, valid during this fit)."""
         m = data.moments()
         b = self._fit_moments(m, rng, draw, data)
         # observed rows predicted with b-hat (type 1 matching), as y_mean + (X - mean) b
         weights, constant = _full_width(data, self.cols_, b, m.y_mean, self.mean_)
         fitted = data.fitted(weights)
         fitted += constant
-        values = data.y_obs
+        n = fitted.size
         if draw and self.bootstrap:
             # approximate Bayesian bootstrap of the donors (Rubin & Schenker 1986): n_obs rows
             # drawn with replacement, in random order, so that the sort below (which keeps
             # the input order of ties) leaves ties between distinct donors in random order
-            rows = bootstrap_rows(fitted.size, rng)
-            order = rows[sort_order(fitted[rows])]
+            rows = bootstrap_rows(n, rng)
+            key = fitted.take(rows, out=data.buffer("sort keys", n), mode="clip")
+            order = compose(rows, sort_order(key, overwrite=True))
         else:
             order = sort_order(fitted)
-            if draw and order.size > 1:
+            if draw and n > 1:
                 pred = fitted[order]
                 if np.any(pred[1:] == pred[:-1]):
-                    perm = rng.permutation(pred.size)  # ties in random order
+                    perm = rng.permutation(n)  # ties in random order
                     order = perm[sort_order(fitted[perm])]
-        pred, values = fitted[order], values[order]
-        self.sorted_pred_, self.donor_values_ = pred, values
-        return self
+        pred = fitted.take(order, out=data.buffer("sorted predictions", n), mode="clip")
+        # the model's arrays: into those of the previous fit when they fit (the chain refits
+        # each column on the same rows), so that a visit makes no new array of n_obs
+        values = self._reused("donor_values_", n)
+        self.donor_values_ = data.y_obs.take(order, out=values, mode="clip")
+        self.block_ = min(self.donors, n) if draw else 1  # without draws: the nearest
+        self.midpoints_ = midpoints(pred, self.block_, self._reused("midpoints_", n - self.block_))
+        return pred
+
+    def _reused(self, name: str, size: int) -> np.ndarray:
+        """The float array ``name`` of the previous fit if it has ``size`` entries, else a
+        new one."""
+        held = getattr(self, name, None)
+        return held if held is not None and held.shape == (size,) else np.empty(size)
 
     def impute(self, D, rng, draw):
-        donor = match_donors(self.sorted_pred_, self.predict(D), self.donors, rng, draw)
-        return self.donor_values_[donor]
+        first = block_starts(self.midpoints_, self.predict(D))
+        return self.donor_values_[draw_from_blocks(first, self.block_, rng)]
 
 
 class LrdModel(PmmModel):
@@ -365,14 +430,14 @@ class LrdModel(PmmModel):
     method = "lrd"
 
     def fit(self, data, rng, draw):
-        super().fit(data, rng, draw)
-        self.donor_values_ -= self.sorted_pred_  # the donors' residuals (a fresh array)
+        pred = self._fit_donors(data, rng, draw)
+        self.donor_values_ -= pred  # the donors' residuals
         self.range_ = (float(data.y_obs.min()), float(data.y_obs.max()))
         return self
 
     def impute(self, D, rng, draw):
         pred = self.predict(D)
-        donor = match_donors(self.sorted_pred_, pred, self.donors, rng, draw)
+        donor = draw_from_blocks(block_starts(self.midpoints_, pred), self.block_, rng)
         # Schenker & Taylor (1996): own prediction plus the donor's residual, clipped to the
         # observed range
         return np.clip(pred + self.donor_values_[donor], *self.range_)

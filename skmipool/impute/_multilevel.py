@@ -704,6 +704,10 @@ class _ClusterLevelData:
     def fitted(self, weights: np.ndarray) -> np.ndarray:
         return self.design[self.obs] @ weights
 
+    def buffer(self, name: str, size: int, dtype=np.float64) -> np.ndarray:
+        """A new array (one row per cluster: nothing worth keeping between fits)."""
+        return np.empty(size, dtype)
+
 
 class LevelTwoModel:
     """A level-2 column imputed once per cluster (``2lonly.mean``, ``2lonly.norm``,

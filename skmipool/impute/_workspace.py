@@ -18,7 +18,7 @@ import numpy as np
 from scipy import sparse
 
 from skmipool.impute._columns import ColumnSpec
-from skmipool.impute._models import Moments
+from skmipool.impute._models import ROW_BLOCK, Moments
 from skmipool.impute._multilevel import ClusterColumnData
 
 __all__ = ["ColumnData", "Workspace", "update_cross_products"]
@@ -54,8 +54,6 @@ def update_cross_products(grams, sums, before, block, cols, mask) -> None:
 
 # narrowest design whose missing-row cross-products are kept up to date (see Workspace)
 TRACK_MIN_WIDTH = 32
-# rows of the design per block when it is built and its cross-products formed (2 MB at q = 8)
-ROW_BLOCK = 1 << 15
 
 
 def tracking_pays(q: int, tracked: int) -> bool:
@@ -139,6 +137,7 @@ class Workspace:
         # row-major: an update reads the rows it writes, all tracked columns at once
         self._track_missing = np.ascontiguousarray(missing[:, track]) if track else None
         self._grams = self._sums = None
+        self._buffers: dict[str, np.ndarray] = {}
         if moments:
             self._grams, self._sums = (
                 np.zeros((1 + len(track), q, q)),
@@ -168,9 +167,20 @@ class Workspace:
             return (new - self.offsets[j])[:, None]
         return (new[:, None] == np.arange(1, spec.n_levels)).astype(float)
 
-    def rows(self, rows: np.ndarray) -> np.ndarray:
-        """``design[rows]`` at full width (a copy)."""
-        return self.design.take(rows, axis=0)
+    def rows(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``design[rows]`` at full width (a copy, into ``out`` if given). The rows are
+        valid: ``mode="clip"`` skips the check, without which ``take`` writes ``out``
+        through a temporary copy."""
+        return self.design.take(rows, axis=0, out=out, mode="clip")
+
+    def buffer(self, name: str, size: int, dtype=np.float64) -> np.ndarray:
+        """A scratch array of ``size`` entries, the same memory at every call with ``name``
+        (grown when too small): the chain's temporaries of n rows are made once, not at
+        every visit (each new array of n rows costs page faults as well as memory)."""
+        held = self._buffers.get(name)
+        if held is None or held.size < size or held.dtype != dtype:
+            held = self._buffers[name] = np.empty(size, dtype)
+        return held[:size]
 
     def cluster_means(self) -> np.ndarray:
         """Means of the design columns over the rows of each cluster (n_clusters x q)."""
@@ -281,10 +291,18 @@ class ColumnData:
     @property
     def rows_mis(self) -> np.ndarray:
         """The design's missing rows at full width, as they are before this column's
-        imputation (the models' ``impute`` input; ``Workspace.update``'s ``before``)."""
+        imputation (the models' ``impute`` input; ``Workspace.update``'s ``before``).
+        A scratch array of the workspace, valid until the next column's visit."""
         if self._rows_mis is None:
-            self._rows_mis = self.work.rows(self.mis)
+            shape = (self.mis.size, self.design_width)
+            out = self.work.buffer("missing rows", shape[0] * shape[1]).reshape(shape)
+            self._rows_mis = self.work.rows(self.mis, out=out)
         return self._rows_mis
+
+    def buffer(self, name: str, size: int, dtype=np.float64) -> np.ndarray:
+        """A scratch array of the workspace (:meth:`Workspace.buffer`), valid during this
+        column's visit."""
+        return self.work.buffer(name, size, dtype)
 
     @property
     def design_width(self) -> int:
@@ -302,9 +320,12 @@ class ColumnData:
         both = np.append(self.cols, work.starts[self.j])
         pick = np.ix_(both, both)
         tracked = work.missing_moments(self.j)
-        if tracked is None:
-            B = self.rows_mis.take(both, axis=1)
-            gram_mis, sums_mis = B.T @ B, _column_sums(B)
+        if tracked is None:  # by blocks of rows: no copy of the missing rows' columns
+            gram_mis, sums_mis = np.zeros((both.size, both.size)), np.zeros(both.size)
+            for start in range(0, self.mis.size, ROW_BLOCK):
+                B = self.rows_mis[start : start + ROW_BLOCK].take(both, axis=1)
+                gram_mis += B.T @ B
+                sums_mis += _column_sums(B)
         else:
             gram_mis, sums_mis = tracked[0][pick], tracked[1][both]
         gram = work.gram[pick] - gram_mis
@@ -322,5 +343,16 @@ class ColumnData:
         )
 
     def fitted(self, weights: np.ndarray) -> np.ndarray:
-        """``D_obs @ weights`` for full-width weights, as one product with the whole design."""
-        return self._observed(self.work.design @ weights)
+        """``D_obs @ weights`` for full-width weights, as products with blocks of rows of
+        the whole design; a scratch array of the workspace, valid during this visit."""
+        design = self.work.design
+        out = self.buffer("fitted", design.shape[0] - self.mis.size)
+        if self._obs is not None:
+            return (design @ weights).take(self._obs, out=out, mode="clip")
+        observed, at = ~self.work.missing[:, self.j], 0
+        for start in range(0, design.shape[0], ROW_BLOCK):
+            block = slice(start, start + ROW_BLOCK)
+            kept = (design[block] @ weights)[observed[block]]
+            out[at : at + kept.size] = kept
+            at += kept.size
+        return out
