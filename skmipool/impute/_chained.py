@@ -728,9 +728,10 @@ default=None
         fit on them. Drawn after the last sweep, so fit's results do not depend on it.
         """
         n = values.shape[0]
-        rows = np.arange(n)
-        if n > TRAINING_ROWS:
+        if n > TRAINING_ROWS:  # (Floyd's sample: no array of n made)
             rows = np.sort(rng.choice(n, TRAINING_ROWS, replace=False))
+        else:
+            rows = np.arange(n)
         self._training = values[rows]
         codes = self._cluster_codes_fit
         self._training_clusters = None if codes is None else codes[rows]

@@ -362,13 +362,12 @@ class PmmModel(NormModel):
         self.bootstrap = bootstrap
 
     def fit(self, data, rng, draw):
-        self._fit_donors(data, rng, draw)
+        self._fit_donors(data, rng, draw, residuals=False)
         return self
 
-    def _fit_donors(self, data, rng, draw) -> np.ndarray:
-        """Fit; keep the donors' values in the order of their predictions, the block size
-        and the midpoints of the blocks; return the sorted predictions (a scratch array of
-        ``data``, valid during this fit)."""
+    def _fit_donors(self, data, rng, draw, residuals: bool) -> None:
+        """Fit; keep the donors' values (with ``residuals``, minus their predictions) in
+        the order of their predictions, the block size and the midpoints of the blocks."""
         m = data.moments()
         b = self._fit_moments(m, rng, draw, data)
         # observed rows predicted with b-hat (type 1 matching), as y_mean + (X - mean) b
@@ -390,14 +389,19 @@ class PmmModel(NormModel):
                 if np.any(pred[1:] == pred[:-1]):
                     perm = rng.permutation(n)  # ties in random order
                     order = perm[sort_order(fitted[perm])]
-        pred = fitted.take(order, out=data.buffer("sorted predictions", n), mode="clip")
         # the model's arrays: into those of the previous fit when they fit (the chain refits
         # each column on the same rows), so that a visit makes no new array of n_obs
-        values = self._reused("donor_values_", n)
-        self.donor_values_ = data.y_obs.take(order, out=values, mode="clip")
-        self.block_ = min(self.donors, n) if draw else 1  # without draws: the nearest
-        self.midpoints_ = midpoints(pred, self.block_, self._reused("midpoints_", n - self.block_))
-        return pred
+        values = data.y_obs.take(order, out=self._reused("donor_values_", n), mode="clip")
+        d = self.block_ = min(self.donors, n) if draw else 1  # without draws: the nearest
+        mids = self._reused("midpoints_", n - d)
+        for start in range(0, n, ROW_BLOCK):  # the sorted predictions, by blocks of rows
+            stop = min(start + ROW_BLOCK, n)
+            pred = fitted.take(order[start : min(stop + d, n)], mode="clip")
+            if residuals:
+                values[start:stop] -= pred[: stop - start]
+            if start < n - d:
+                midpoints(pred, d, out=mids[start : min(stop, n - d)])
+        self.donor_values_, self.midpoints_ = values, mids
 
     def _reused(self, name: str, size: int) -> np.ndarray:
         """The float array ``name`` of the previous fit if it has ``size`` entries, else a
@@ -430,8 +434,7 @@ class LrdModel(PmmModel):
     method = "lrd"
 
     def fit(self, data, rng, draw):
-        pred = self._fit_donors(data, rng, draw)
-        self.donor_values_ -= pred  # the donors' residuals
+        self._fit_donors(data, rng, draw, residuals=True)  # the donors' residuals
         self.range_ = (float(data.y_obs.min()), float(data.y_obs.max()))
         return self
 

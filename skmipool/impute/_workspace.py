@@ -137,7 +137,13 @@ class Workspace:
         # row-major: an update reads the rows it writes, all tracked columns at once
         self._track_missing = np.ascontiguousarray(missing[:, track]) if track else None
         self._grams = self._sums = None
+        # scratch arrays, made at the size of the column with the most missing (observed)
+        # rows, so that none is made twice
         self._buffers: dict[str, np.ndarray] = {}
+        counts = np.zeros(1, dtype=int) if missing is None else missing.sum(axis=0)
+        counts = counts[counts > 0]
+        self.most_missing = int(counts.max()) if counts.size else 0
+        self.most_observed = n - int(counts.min()) if counts.size else n
         if moments:
             self._grams, self._sums = (
                 np.zeros((1 + len(track), q, q)),
@@ -173,13 +179,14 @@ class Workspace:
         through a temporary copy."""
         return self.design.take(rows, axis=0, out=out, mode="clip")
 
-    def buffer(self, name: str, size: int, dtype=np.float64) -> np.ndarray:
+    def buffer(self, name: str, size: int, dtype=np.float64, capacity: int = 0) -> np.ndarray:
         """A scratch array of ``size`` entries, the same memory at every call with ``name``
-        (grown when too small): the chain's temporaries of n rows are made once, not at
-        every visit (each new array of n rows costs page faults as well as memory)."""
+        (made with room for ``capacity``, grown when too small): the chain's temporaries
+        of n rows are made once, not at every visit (each new array of n rows costs page
+        faults as well as memory)."""
         held = self._buffers.get(name)
         if held is None or held.size < size or held.dtype != dtype:
-            held = self._buffers[name] = np.empty(size, dtype)
+            held = self._buffers[name] = np.empty(max(size, capacity), dtype)
         return held[:size]
 
     def cluster_means(self) -> np.ndarray:
@@ -294,15 +301,17 @@ class ColumnData:
         imputation (the models' ``impute`` input; ``Workspace.update``'s ``before``).
         A scratch array of the workspace, valid until the next column's visit."""
         if self._rows_mis is None:
-            shape = (self.mis.size, self.design_width)
-            out = self.work.buffer("missing rows", shape[0] * shape[1]).reshape(shape)
+            q = self.design_width
+            room = self.work.most_missing * q
+            out = self.work.buffer("missing rows", self.mis.size * q, capacity=room)
+            out = out.reshape(self.mis.size, q)
             self._rows_mis = self.work.rows(self.mis, out=out)
         return self._rows_mis
 
     def buffer(self, name: str, size: int, dtype=np.float64) -> np.ndarray:
-        """A scratch array of the workspace (:meth:`Workspace.buffer`), valid during this
-        column's visit."""
-        return self.work.buffer(name, size, dtype)
+        """A scratch array of the workspace (:meth:`Workspace.buffer`) with room for the
+        observed rows of any column, valid during this column's visit."""
+        return self.work.buffer(name, size, dtype, self.work.most_observed)
 
     @property
     def design_width(self) -> int:
