@@ -41,7 +41,8 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import LinAlgError, cho_solve, solve_triangular
+from scipy.linalg import LinAlgError, cho_solve
+from scipy.linalg.lapack import dpotrs, dtrtrs
 from scipy.special import expit, softmax
 from sklearn.exceptions import ConvergenceWarning
 
@@ -61,6 +62,7 @@ __all__ = [
     "nearest_block",
     "select_predictors",
     "sort_order",
+    "submatrix",
 ]
 
 # mice remove.lindep: drop predictors while the smallest / largest eigenvalue of their
@@ -115,10 +117,10 @@ def select_predictors(sxx: np.ndarray, x_square: np.ndarray) -> np.ndarray:
     cols = np.flatnonzero(var > CONSTANT_EPS * x_square)
     if cols.size > 1:
         sd = np.sqrt(var[cols])
-        R = sxx[np.ix_(cols, cols)] / np.outer(sd, sd)
+        R = submatrix(sxx, cols) / np.outer(sd, sd)
         keep = np.arange(cols.size)
         while keep.size > 1:
-            sub = R[np.ix_(keep, keep)]
+            sub = submatrix(R, keep)
             eigval = np.linalg.eigvalsh(sub)  # the vectors only when a column must go
             if eigval[0] >= COLLINEARITY_EPS * eigval[-1]:
                 break
@@ -128,14 +130,20 @@ def select_predictors(sxx: np.ndarray, x_square: np.ndarray) -> np.ndarray:
     return cols
 
 
+def submatrix(A: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``A[np.ix_(index, index)]`` (a copy), by two ``take``: no open mesh built."""
+    return A.take(index, axis=0).take(index, axis=1)
+
+
 def _cholesky(A: np.ndarray) -> np.ndarray:
     """Lower Cholesky factor; adds a vanishing jitter if A is numerically singular."""
     jitter = 0.0
-    scale = float(np.max(np.diag(A), initial=1.0)) or 1.0
     for _ in range(10):
         try:
             return np.linalg.cholesky(A + jitter * np.eye(A.shape[0]))
         except (np.linalg.LinAlgError, LinAlgError):
+            if jitter == 0.0:
+                scale = float(np.max(np.diag(A), initial=1.0)) or 1.0
             jitter = 1e-12 * scale if jitter == 0.0 else 10 * jitter
     raise np.linalg.LinAlgError("the imputation model's normal equations are singular")
 
@@ -148,7 +156,26 @@ def _normal_draw(chol_lower: np.ndarray, rng: np.random.Generator) -> np.ndarray
     z = rng.standard_normal(chol_lower.shape[0])
     if z.size == 0:
         return z
-    return solve_triangular(chol_lower, z, lower=True, trans="T", check_finite=False)
+    # scipy's solve_triangular(L, z, lower=True, trans="T", check_finite=False) without its
+    # wrapper: the same LAPACK call (LAPACK reads Fortran order; a C-ordered L, as
+    # _cholesky returns it, is read as L', the upper factor)
+    if chol_lower.flags.f_contiguous:
+        u, info = dtrtrs(chol_lower, z, lower=1, trans=1)
+    else:
+        u, info = dtrtrs(chol_lower.T, z, lower=0, trans=0)
+    if info:
+        raise LinAlgError(f"singular matrix: resolution failed at diagonal {info - 1}")
+    return u
+
+
+def _cho_solve(chol_lower: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``A^-1 b`` from the lower Cholesky factor of A: scipy's
+    ``cho_solve((L, True), b, check_finite=False)`` without its wrapper (the same LAPACK
+    call); ``b`` not empty."""
+    x, info = dpotrs(chol_lower, b, lower=1)
+    if info:
+        raise ValueError(f"illegal value in {-info}th argument of internal potrs")
+    return x
 
 
 # --------------------------------------------------------------------- linear models
@@ -192,10 +219,10 @@ class NormModel:
         """Store (a*, b*, sigma*) and the kept predictors; return the fitted b-hat."""
         cols = select_predictors(m.sxx, m.x_square)
         k = cols.size
-        S, sxy = m.sxx[np.ix_(cols, cols)], m.sxy[cols]
+        S, sxy = submatrix(m.sxx, cols), m.sxy[cols]
         # mice .norm.fix: pen <- ridge * diag(xtx)
         L = _cholesky(S + np.diag(self.ridge * np.diag(S))) if k else np.zeros((0, 0))
-        b = cho_solve((L, True), sxy, check_finite=False) if k else np.zeros(0)
+        b = _cho_solve(L, sxy) if k else np.zeros(0)
         rss = max(m.syy - 2 * b @ sxy + b @ S @ b, 0.0)  # ||yc - Xc b||^2 from the moments
         df = max(m.n - k - 1, 1)  # mice: max(length(y) - ncol(x), 1), x with intercept
         if draw:
@@ -491,11 +518,11 @@ class MidastouchModel:
         Xw = Xc * w[:, None]
         sxx = Xw.T @ Xc
         cols = select_predictors(sxx, w @ (X * X))
-        Xc, Xw, S = Xc[:, cols], Xw[:, cols], sxx[np.ix_(cols, cols)]
+        Xc, Xw, S = Xc[:, cols], Xw[:, cols], submatrix(sxx, cols)
         k = cols.size
         # weighted least squares with mice's ridge: b = (Xc'W Xc + ridge diag)^-1 Xc'W y
         L = _cholesky(S + np.diag(self.ridge * np.diag(S))) if k else np.zeros((0, 0))
-        b = cho_solve((L, True), Xw.T @ yc, check_finite=False) if k else np.zeros(0)
+        b = _cho_solve(L, Xw.T @ yc) if k else np.zeros(0)
         resid = yc - Xc @ b
         with np.errstate(divide="ignore", invalid="ignore"):
             r2 = 1 - (w @ resid**2) / (w @ yc**2)  # weighted R^2 (mice: omega-weighted)
@@ -507,7 +534,7 @@ class MidastouchModel:
         # theta(-i) = theta - c_i M^-1 z_i, c_i = w_i e_i / (1 - w_i h_i), h_i = z_i'M^-1 z_i.
         # Then d_ij = z_i'theta(-i) - z_j'theta(-i)
         #           = (yhat_i - c_i g_i'xc_i) - yhat_j + c_i g_i'xc_j,  g_i = A^-1 xc_i.
-        G = cho_solve((L, True), Xc.T, check_finite=False).T if k else np.zeros((y.size, 0))
+        G = _cho_solve(L, Xc.T).T if k else np.zeros((y.size, 0))
         q = np.einsum("ij,ij->i", G, Xc)
         c = w * resid / np.maximum(1 - w * (1 / total + q), np.finfo(float).eps)
         fitted = y_mean + Xc @ b

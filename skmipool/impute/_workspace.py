@@ -18,7 +18,7 @@ import numpy as np
 from scipy import sparse
 
 from skmipool.impute._columns import ColumnSpec
-from skmipool.impute._models import ROW_BLOCK, Moments
+from skmipool.impute._models import ROW_BLOCK, Moments, submatrix
 from skmipool.impute._multilevel import ClusterColumnData
 
 __all__ = ["ColumnData", "Workspace", "update_cross_products"]
@@ -228,8 +228,13 @@ class Workspace:
         block = self._encode(j, new)
         if self.gram is not None and before is None:
             before = self.rows(rows)
-        self.values[rows, j] = new
-        self.design[rows, cols] = block
+        # a column at a time: the scatter into one column is about twice as fast as the
+        # two-dimensional one
+        self.values[:, j][rows] = new
+        if block.shape[1] == 1:
+            self.design[:, cols.start][rows] = block[:, 0]
+        else:
+            self.design[rows, cols] = block
         self._means = None
         if self.gram is None:
             return
@@ -327,7 +332,6 @@ class ColumnData:
         """Moments of the observed rows: those of all rows minus those of the missing rows."""
         work = self.work
         both = np.append(self.cols, work.starts[self.j])
-        pick = np.ix_(both, both)
         tracked = work.missing_moments(self.j)
         if tracked is None:  # by blocks of rows: no copy of the missing rows' columns
             gram_mis, sums_mis = np.zeros((both.size, both.size)), np.zeros(both.size)
@@ -336,10 +340,10 @@ class ColumnData:
                 gram_mis += B.T @ B
                 sums_mis += _column_sums(B)
         else:
-            gram_mis, sums_mis = tracked[0][pick], tracked[1][both]
-        gram = work.gram[pick] - gram_mis
+            gram_mis, sums_mis = submatrix(tracked[0], both), tracked[1].take(both)
+        gram = submatrix(work.gram, both) - gram_mis
         n = work.design.shape[0] - self.mis.size  # observed rows
-        mean = (work.sums[both] - sums_mis) / n
+        mean = (work.sums.take(both) - sums_mis) / n
         centred = gram - n * np.outer(mean, mean)
         return Moments(
             n=n,
