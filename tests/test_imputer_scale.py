@@ -1,6 +1,7 @@
 """The imputer's bookkeeping for large data (issue 18, part 6): running moments, the
 distinct-value shortcut, and output that shares the completed array. Fast (< 2 s)."""
 
+import copy
 import pickle
 
 import numpy as np
@@ -154,8 +155,8 @@ def test_working_set_of_one_imputation_is_at_most_three_copies_of_x(method):
     n = 200 000 x 10 (16 MB), 3 columns with about 20% missing, five sweeps; the peak
     includes the completed frame returned (1 copy: it wraps the chain's values). pmm and
     lrd visits reuse the workspace's scratch arrays and the model's own arrays; before
-    they did (c7067fb) this measured 3.22 (pmm) and 3.17 (lrd) copies, now 2.90 and
-    2.85 (norm 2.69). About 1 s each."""
+    they did (c7067fb) this measured 3.22 (pmm) and 3.17 (lrd) copies, now 2.92 and
+    2.87 (norm 2.69). About 1 s each."""
     import tracemalloc
 
     rng = np.random.default_rng(7)
@@ -175,3 +176,19 @@ def test_working_set_of_one_imputation_is_at_most_three_copies_of_x(method):
     working = (peak - models) / size
     print(f"{method}: peak {peak / size:.2f} copies of X, model {models / size:.2f}")
     assert working <= 3.0, working
+
+
+def test_transform_draws_as_at_fit_whatever_sample_posterior_says_now():
+    """A pmm model keeps the donor blocks of its fit (5 donors with draws, the nearest
+    without): transform follows the setting at fit, so changing ``sample_posterior``
+    afterwards changes nothing until the imputer is refitted."""
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(rng.standard_normal((500, 3)), columns=list("abc"))
+    X.loc[rng.random(500) < 0.3, "a"] = np.nan
+    imputer = ChainedImputer(method="pmm", max_iter=2, random_state=0).fit(X)
+    changed = copy.deepcopy(imputer).set_params(sample_posterior=False)  # same random state
+    before = imputer.transform(X)
+    pd.testing.assert_frame_equal(changed.transform(X), before)
+    refitted = changed.fit(X)  # now without draws: the same imputations at every transform
+    pd.testing.assert_frame_equal(refitted.transform(X), refitted.transform(X))
+    assert not refitted.transform(X).equals(before)

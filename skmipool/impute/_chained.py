@@ -645,7 +645,7 @@ default=None
 
         self.random_state_ = check_random_state(self.random_state)
         rng = _generator(self.random_state_)
-        draw = self.sample_posterior
+        draw = self._draw = self.sample_posterior  # transform draws as fit did
         incomplete = list(dict.fromkeys(visit))
         rows = {j: np.flatnonzero(missing[:, j]) for j in visit}  # the rows each column misses
 
@@ -681,6 +681,8 @@ default=None
             n_clusters=self._n_clusters,
             missing=missing,
             track=[j for j in incomplete if methods[j] in moment_models],
+            # the columns whose visits read the design's missing rows (ColumnData)
+            scratch=[j for j in incomplete if j not in self._passive and j not in self._clustered],
         )
         self._derive_all(incomplete, data, values, missing, work, rows.get)
 
@@ -733,7 +735,7 @@ default=None
         fit on them. Drawn after the last sweep, so fit's results do not depend on it.
         """
         n = values.shape[0]
-        if n > TRAINING_ROWS:  # (Floyd's sample: no array of n made)
+        if n > TRAINING_ROWS:
             rows = np.sort(rng.choice(n, TRAINING_ROWS, replace=False))
         else:
             rows = np.arange(n)
@@ -746,6 +748,9 @@ default=None
 
     def transform(self, X):
         """Impute the missing cells of X with the fitted parameters plus fresh draws.
+
+        Draws are made as at fit: ``sample_posterior`` takes effect when the imputer is
+        fitted (a predictive-mean model keeps the donor blocks of its setting).
 
         Parameters
         ----------
@@ -770,7 +775,7 @@ default=None
             return self._output(data, values, missing, share=True)
         todo = [j for j in todo if j not in self._passive] + [j for j in todo if j in self._passive]
         rng = _generator(self.random_state_)
-        draw = self.sample_posterior
+        draw = self._draw  # sample_posterior as at fit: the fitted models' donor blocks follow it
         models = {j: self._models.get(j) for j in todo if j not in self._passive}
         if any(m is None for m in models.values()):
             train = Workspace(
@@ -1352,8 +1357,9 @@ default=None
         return LogitModel(method, levels.size, levels, logit_shift=shift)
 
     def _start(self, pool: np.ndarray, j: int, size: int, rng) -> np.ndarray:
-        """Starting values: draws from ``pool``; without draws its mean or mode."""
-        if self.sample_posterior:
+        """Starting values: draws from ``pool``; without draws (``sample_posterior`` at fit)
+        its mean or mode."""
+        if self._draw:
             return pool[rng.integers(0, pool.size, size=size)]
         if self._specs[j].kind == "categorical":
             return np.full(size, float(np.bincount(pool.astype(np.intp)).argmax()))

@@ -417,7 +417,7 @@ class PmmModel(NormModel):
                     perm = rng.permutation(n)  # ties in random order
                     order = perm[sort_order(fitted[perm])]
         # the model's arrays: into those of the previous fit when they fit (the chain refits
-        # each column on the same rows), so that a visit makes no new array of n_obs
+        # each column on the same rows), so that they are not made anew at each visit
         values = data.y_obs.take(order, out=self._reused("donor_values_", n), mode="clip")
         d = self.block_ = min(self.donors, n) if draw else 1  # without draws: the nearest
         mids = self._reused("midpoints_", n - d)
