@@ -681,8 +681,12 @@ default=None
             n_clusters=self._n_clusters,
             missing=missing,
             track=[j for j in incomplete if methods[j] in moment_models],
-            # the columns whose visits read the design's missing rows (ColumnData)
-            scratch=[j for j in incomplete if j not in self._passive and j not in self._clustered],
+            # the missing rows of the columns whose visits read the scratch arrays (ColumnData)
+            scratch=[
+                rows[j].size
+                for j in incomplete
+                if j not in self._passive and j not in self._clustered
+            ],
         )
         self._derive_all(incomplete, data, values, missing, work, rows.get)
 

@@ -436,9 +436,12 @@ class PmmModel(NormModel):
         held = getattr(self, name, None)
         return held if held is not None and held.shape == (size,) else np.empty(size)
 
+    def _donors(self, pred: np.ndarray, rng) -> np.ndarray:
+        """For each prediction, a donor drawn from its block of nearest donors."""
+        return draw_from_blocks(block_starts(self.midpoints_, pred), self.block_, rng)
+
     def impute(self, D, rng, draw):
-        first = block_starts(self.midpoints_, self.predict(D))
-        return self.donor_values_[draw_from_blocks(first, self.block_, rng)]
+        return self.donor_values_[self._donors(self.predict(D), rng)]
 
 
 class LrdModel(PmmModel):
@@ -467,7 +470,7 @@ class LrdModel(PmmModel):
 
     def impute(self, D, rng, draw):
         pred = self.predict(D)
-        donor = draw_from_blocks(block_starts(self.midpoints_, pred), self.block_, rng)
+        donor = self._donors(pred, rng)
         # Schenker & Taylor (1996): own prediction plus the donor's residual, clipped to the
         # observed range
         return np.clip(pred + self.donor_values_[donor], *self.range_)

@@ -139,11 +139,11 @@ class Workspace:
         self._track_missing = np.ascontiguousarray(missing[:, track]) if track else None
         self._grams = self._sums = None
         # scratch arrays, made at the size of the column with the most missing (observed)
-        # rows among those whose visits use them (``scratch``), so that none is made twice
+        # rows among those whose visits use them (``scratch``: their numbers of missing
+        # rows), so that none is made twice
         self._buffers: dict[str, np.ndarray] = {}
-        counts = [0] if missing is None else [np.count_nonzero(missing[:, j]) for j in scratch]
-        self.most_missing = max(counts, default=0)
-        self.most_observed = n - min(counts, default=0)
+        self.most_missing = max(scratch, default=0)
+        self.most_observed = n - min(scratch, default=0)
         if moments:
             self._grams, self._sums = (
                 np.zeros((1 + len(track), q, q)),
