@@ -3,6 +3,7 @@ distinct-value shortcut, and output that shares the completed array. Fast (< 2 s
 
 import copy
 import pickle
+import tracemalloc
 
 import numpy as np
 import pandas as pd
@@ -157,8 +158,6 @@ def test_working_set_of_one_imputation_is_at_most_three_copies_of_x(method):
     lrd visits reuse the workspace's scratch arrays and the model's own arrays; before
     they did (c7067fb) this measured 3.22 (pmm) and 3.17 (lrd) copies, now 2.92 and
     2.87 (norm 2.69). About 1 s each."""
-    import tracemalloc
-
     rng = np.random.default_rng(7)
     n, p = 200_000, 10
     X = pd.DataFrame(rng.standard_normal((n, p)), columns=[f"x{j}" for j in range(p)])
